@@ -1,0 +1,36 @@
+# One-command set-up: every target builds the virtual env it needs first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+.PHONY: demo test lint bench redis-server clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[redis,plots,dev]'
+	touch $(STAMP)
+
+## demo: the main job (until the offline demo lands: ingest the sample signals, show status)
+demo: $(STAMP)
+	$(BIN)/qtrader --db data/qtrader.duckdb pull-signals --from data/sample_signals.jsonl
+	$(BIN)/qtrader --db data/qtrader.duckdb status
+
+## test: lint, then the whole test suite (installs redis-server from Debian if missing)
+test: $(STAMP) redis-server
+	$(BIN)/ruff check qtrader tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check qtrader tests benchmarks
+	$(BIN)/ruff format --check qtrader tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/help_time.py
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from qtrader.cli import main
+
+main()

@@ -1,0 +1,217 @@
+"""The qtrader command line: each command parses options, calls one step, renders.
+
+Global options are defined once (GLOBAL_OPTIONS) and accepted both before the command
+(`qtrader --json status`) and after it (`qtrader status --json`); the latter wins.
+Everything heavy (duckdb, loguru, ccxt, pandas) is imported inside the commands, so
+`qtrader --help` stays fast.
+"""
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from qtrader import __version__
+
+DEFAULT_DB = (
+    "data/qtrader.duckdb"  # also qtrader.config.DEFAULT_DB; duplicated to keep --help light
+)
+
+HELP = """\
+qtrader: turns an AI engine's trade signals into real orders on Binance USDⓈ-M futures,
+with the stop-loss and take-profit on the exchange, risk limits, reconciliation and PnL.
+
+Every command accepts --json (then stdout is exactly one JSON document). Logs go to stderr.
+
+Exit codes: 0 done · 1 runtime failure · 2 bad usage or configuration ·
+3 halted (kill switch or circuit breaker) · 4 database busy (lock held past --lock-timeout).
+"""
+
+app = typer.Typer(
+    name="qtrader",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+@dataclass(frozen=True)
+class GlobalOption:
+    name: str
+    flags: tuple[str, ...]
+    type: Any
+    default: Any
+    help: str
+    envvar: str | None = None
+
+
+GLOBAL_OPTIONS = (
+    GlobalOption("db", ("--db",), str, DEFAULT_DB, "DuckDB file.", "QTRADER_DB"),
+    GlobalOption("config", ("--config",), str | None, None,
+                 "Settings file [default: ./qtrader.toml if present].", "QTRADER_CONFIG"),
+    GlobalOption("profile", ("--profile",), str | None, None,
+                 "Preset of risk limits: conservative | aggressive.", "QTRADER_PROFILE"),
+    GlobalOption("json", ("--json",), bool, False, "Print exactly one JSON document on stdout."),
+    GlobalOption("log_level", ("--log-level",), LogLevel, LogLevel.info,
+                 "Log level on stderr; debug also shows tracebacks.", "QTRADER_LOG_LEVEL"),
+    GlobalOption("lock_timeout", ("--lock-timeout",), float, 30.0,
+                 "Seconds to wait for another run's DuckDB lock, then exit 4.",
+                 "QTRADER_LOCK_TIMEOUT"),
+    GlobalOption("paper", ("--paper",), bool, False, "Paper mode, simulated [default]."),
+    GlobalOption("testnet", ("--testnet",), bool, False, "Binance demo trading (demo-fapi)."),
+    GlobalOption("live", ("--live",), bool, False, "Mainnet, real money; needs --yes-live."),
+    GlobalOption("yes_live", ("--yes-live",), bool, False,
+                 "Confirm --live (or QTRADER_LIVE_CONFIRM=yes)."),
+)  # fmt: skip
+GLOBAL_NAMES = tuple(option.name for option in GLOBAL_OPTIONS)
+MODE_FLAGS = ("paper", "testnet", "live")
+
+
+def _parameters(at_root: bool) -> list[inspect.Parameter]:
+    """The global options as signature parameters: with defaults and env vars at the root,
+    without after a command (None/False there means "not given here")."""
+    params = []
+    for option in GLOBAL_OPTIONS:
+        is_flag = option.type is bool
+        annotation = option.type if is_flag or at_root else option.type | None
+        default = option.default if (at_root or is_flag) else None
+        typer_option = typer.Option(
+            *option.flags,
+            help=option.help,
+            envvar=option.envvar if at_root else None,
+            show_default=at_root and not is_flag,
+        )
+        params.append(
+            inspect.Parameter(
+                option.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=default,
+                annotation=Annotated[annotation, typer_option],
+            )
+        )
+    return params
+
+
+def with_global_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Accept the global options after the command too, and merge them into ctx.obj."""
+
+    @functools.wraps(command)
+    def wrapper(ctx: typer.Context, **kwargs: Any) -> Any:
+        given_here = {name: kwargs.pop(name) for name in GLOBAL_NAMES}
+        root = ctx.find_root().obj or {}
+        ctx.obj = {
+            name: given_here[name] if given_here[name] not in (None, False) else root.get(name)
+            for name in GLOBAL_NAMES
+        }
+        return command(ctx, **kwargs)
+
+    own = list(inspect.signature(command).parameters.values())
+    wrapper.__signature__ = inspect.Signature([*own, *_parameters(at_root=False)])  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _root(ctx: typer.Context, **options: Any) -> None:
+    ctx.obj = options
+
+
+_root.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        *_parameters(at_root=True),
+    ]
+)
+_root.__doc__ = HELP
+app.callback()(_root)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"qtrader {__version__}")
+        raise typer.Exit()
+
+
+def _mode(options: dict[str, Any]) -> str | None:
+    chosen = [flag for flag in MODE_FLAGS if options.get(flag)]
+    if len(chosen) > 1:
+        raise typer.BadParameter(
+            f"choose one of --paper, --testnet, --live (got {', '.join('--' + c for c in chosen)})"
+        )
+    return chosen[0] if chosen else None
+
+
+def _run(ctx: typer.Context, command: str, step: Callable[[Any], Any], **params: Any) -> None:
+    from qtrader.runner import Invocation, run
+
+    options = ctx.obj
+    level = options["log_level"]
+    invocation = Invocation(
+        command=command,
+        db=options["db"],
+        params=params,
+        config=options["config"],
+        profile=options["profile"],
+        mode=_mode(options),
+        yes_live=bool(options["yes_live"]),
+        as_json=bool(options["json"]),
+        log_level=level.value if isinstance(level, LogLevel) else str(level),
+        lock_timeout=float(options["lock_timeout"]),
+    )
+    raise typer.Exit(run(invocation, step))
+
+
+@app.command("pull-signals")
+@with_global_options
+def pull_signals(
+    ctx: typer.Context,
+    sources: Annotated[
+        list[str],
+        typer.Option(
+            "--from",
+            "-f",
+            help="Signal source, repeatable: FILE (.jsonl/.json/.csv), - (stdin), "
+            "redis://HOST:PORT/DB?stream=NAME (checkpointed), redis://…?key=NAME, "
+            "or an http(s):// URL. redis://HOST:PORT/DB alone reads quantum:stream:trade.intent.",
+        ),
+    ],
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Exit 1 if any record is invalid (all are still stored)."),
+    ] = False,
+) -> None:
+    """Ingest signals: validate, store every record (invalid ones with their reason), dedupe."""
+    from qtrader.steps.pull_signals import pull_signals as step
+
+    _run(ctx, "pull-signals", lambda run_ctx: step(run_ctx, sources, strict), sources=sources,
+         strict=strict)  # fmt: skip
+
+
+@app.command("status")
+@with_global_options
+def status(ctx: typer.Context) -> None:
+    """State at a glance: mode, halt, signals by status, the last run of each command."""
+    from qtrader.steps.status import status as step
+
+    _run(ctx, "status", step)
+
+
+@app.command("version")
+def version() -> None:
+    """Print qtrader's version."""
+    _version_callback(True)
+
+
+def main() -> None:
+    app()

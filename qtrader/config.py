@@ -1,0 +1,356 @@
+"""Settings: defaults → profile → qtrader.toml → seed env names → QTRADER_* env → flags.
+
+Validated once into frozen dataclasses; an unknown key or a bad value raises ConfigError
+naming the key and where it came from. Secrets are never settings: keys are read from the
+environment by the exchange adapter and never stored here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from qtrader.errors import ConfigError
+
+MODES = ("paper", "testnet", "live")
+DEFAULT_CONFIG_FILE = "qtrader.toml"
+DEFAULT_DB = "data/qtrader.duckdb"
+
+
+def setting(default: Any, help: str, **rules: Any) -> Any:
+    return field(default=default, metadata={"help": help, **rules})
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    name: str = setting("binanceusdm", "ccxt exchange id", choices=("binanceusdm",))
+    mode: str = setting(
+        "paper", "paper | testnet | live (live also needs confirmation)", choices=MODES
+    )
+    api_url: str | None = setting(
+        None, "replace scheme+host of every REST endpoint (proxy, emulator)"
+    )
+    margin_mode: str = setting("isolated", "isolated | cross", choices=("isolated", "cross"))
+    markets_ttl_s: int = setting(3600, "seconds the cached market list stays fresh", min=0)
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    sizing: str = setting(
+        "risk", "risk | notional | signal", choices=("risk", "notional", "signal")
+    )
+    risk_per_trade: Decimal = setting(
+        Decimal("0.01"), "fraction of equity risked per trade", gt=0, max=1
+    )
+    max_leverage: int = setting(
+        3, "leverage cap; a signal asking for more is clamped", min=1, max=125
+    )
+    max_position_usd: Decimal = setting(
+        Decimal("1000"), "max notional of one position (USDT)", gt=0
+    )
+    confidence_threshold: Decimal = setting(Decimal("0.55"), "min signal confidence", min=0, max=1)
+    max_drawdown_pct: Decimal = setting(
+        Decimal("4"), "halt when equity falls this % from peak", gt=0, max=100
+    )
+    daily_loss_limit_pct: Decimal | None = setting(
+        Decimal("5"), "halt on this % daily loss", gt=0, max=100
+    )
+    max_open_positions: int | None = setting(5, "max concurrently open positions", min=1)
+    max_total_exposure_usd: Decimal | None = setting(Decimal("3000"), "max sum of notionals", gt=0)
+    max_trades_per_hour: int | None = setting(20, "max entries per rolling hour", min=1)
+    pyramiding: bool = setting(False, "allow adding to an open position")
+    default_stop_loss_pct: Decimal = setting(
+        Decimal("2"), "stop distance when a signal has none", gt=0, max=50
+    )
+    default_take_profit_pct: Decimal | None = setting(
+        Decimal("4"), "target distance when a signal has none", gt=0
+    )
+    signal_ttl_s: int = setting(300, "signals older than this expire instead of trading", min=1)
+
+
+@dataclass(frozen=True)
+class SignalsSettings:
+    max_record_bytes: int = setting(65536, "a larger record is stored invalid", min=256)
+    max_leverage: int = setting(
+        125, "a signal asking for more leverage is invalid (absurd)", min=1, max=125
+    )
+    http_timeout_s: Decimal = setting(Decimal("10"), "HTTP source timeout (connect and read)", gt=0)
+    http_retries: int = setting(3, "attempts on connection errors and 5xx", min=1, max=20)
+    http_retry_wait_s: Decimal = setting(
+        Decimal("1"), "first back-off between HTTP attempts", min=0
+    )
+    http_max_bytes: int = setting(10_000_000, "largest HTTP response read", min=1024)
+    redis_batch: int = setting(
+        1000, "stream entries read and committed per batch", min=1, max=100_000
+    )
+    redis_timeout_s: Decimal = setting(Decimal("5"), "Redis connect/read timeout", gt=0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    signals: SignalsSettings = field(default_factory=SignalsSettings)
+    profile: str | None = None
+    config_file: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return self.exchange.mode
+
+
+SECTIONS: dict[str, type] = {
+    "exchange": ExchangeSettings,
+    "risk": RiskSettings,
+    "signals": SignalsSettings,
+}
+
+# The seeds' presets (seed 003, "Customization Examples").
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "conservative": {
+        "risk": {
+            "risk_per_trade": "0.001",
+            "max_leverage": 1,
+            "max_position_usd": 50,
+            "confidence_threshold": "0.75",
+            "max_drawdown_pct": "2.0",
+        }
+    },
+    "aggressive": {
+        "risk": {
+            "risk_per_trade": "0.02",
+            "max_leverage": 5,
+            "max_position_usd": 5000,
+            "confidence_threshold": "0.50",
+            "max_drawdown_pct": "6.0",
+        }
+    },
+}
+
+# The seeds' deployment variables (seed 003) that map one-to-one onto a setting.
+# TESTNET / PAPER_TRADING are deliberately not mapped: "both false" meant mainnet there,
+# and mainnet is never reached by an absent or mistyped variable here.
+SEED_ENV: dict[str, tuple[str, str]] = {
+    "MAX_RISK_PER_TRADE": ("risk", "risk_per_trade"),
+    "MAX_LEVERAGE": ("risk", "max_leverage"),
+    "MAX_POSITION_SIZE": ("risk", "max_position_usd"),
+    "CONFIDENCE_THRESHOLD": ("risk", "confidence_threshold"),
+    "MAX_DRAWDOWN": ("risk", "max_drawdown_pct"),
+}
+
+# QTRADER_* variables that are not QTRADER_<SECTION>_<KEY> settings.
+OTHER_ENV = {
+    "QTRADER_DB": "DuckDB file",
+    "QTRADER_CONFIG": "settings file",
+    "QTRADER_PROFILE": "settings profile",
+    "QTRADER_API_URL": "short form of QTRADER_EXCHANGE_API_URL",
+    "QTRADER_API_KEY": "exchange API key (secret)",
+    "QTRADER_API_SECRET": "exchange API secret (secret)",
+    "QTRADER_LIVE_CONFIRM": "yes = confirm --live",
+    "QTRADER_LOG_LEVEL": "log level",
+    "QTRADER_LOCK_TIMEOUT": "seconds to wait for the DuckDB lock",
+}
+
+
+@dataclass(frozen=True)
+class SettingsRequest:
+    """What the command line asked for; everything here beats files and environment."""
+
+    config: str | None = None
+    profile: str | None = None
+    mode: str | None = None
+
+
+def load_settings(request: SettingsRequest, environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    config_path = _config_path(request.config, env)
+    file_values = _read_toml(config_path) if config_path else {}
+
+    profile = request.profile or env.get("QTRADER_PROFILE") or file_values.pop("profile", None)
+    file_values.pop("profile", None)
+    raw: dict[str, dict[str, tuple[Any, str]]] = {name: {} for name in SECTIONS}
+    if profile is not None:
+        _layer_profile(raw, profile)
+    _layer_file(raw, file_values, str(config_path))
+    _layer_seed_env(raw, env)
+    _layer_qtrader_env(raw, env)
+    if request.mode:
+        raw["exchange"]["mode"] = (request.mode, f"--{request.mode}")
+
+    sections = {name: _build_section(cls, raw[name]) for name, cls in SECTIONS.items()}
+    return Settings(
+        **sections,
+        profile=profile,
+        config_file=str(config_path) if config_path else None,
+    )
+
+
+def describe_settings() -> list[tuple[str, str, str, str]]:
+    """(env var, toml key, default, help) for every setting, for docs and `--help`."""
+    rows = []
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            env = f"QTRADER_{section.upper()}_{f.name.upper()}"
+            rows.append((env, f"[{section}] {f.name}", str(f.default), f.metadata["help"]))
+    return rows
+
+
+def _config_path(explicit: str | None, env: dict[str, str]) -> Path | None:
+    chosen = explicit or env.get("QTRADER_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(f"config file {chosen} does not exist; check --config/QTRADER_CONFIG")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}; fix the TOML syntax there") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+
+
+def _layer_profile(raw: dict, profile: str) -> None:
+    if profile not in PROFILES:
+        raise ConfigError(
+            f"unknown profile {profile!r}; choose one of: {', '.join(sorted(PROFILES))}"
+        )
+    for section, values in PROFILES[profile].items():
+        for key, value in values.items():
+            raw[section][key] = (value, f"profile {profile}")
+
+
+def _layer_file(raw: dict, values: dict[str, Any], origin: str) -> None:
+    for section, table in values.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"{origin}: unknown section [{section}]{_did_you_mean(section, SECTIONS)}"
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(f"{origin}: {section} must be a [section] table")
+        for key, value in table.items():
+            _check_known(section, key, origin)
+            raw[section][key] = (value, f"{origin} [{section}] {key}")
+
+
+def _layer_seed_env(raw: dict, env: dict[str, str]) -> None:
+    for name, (section, key) in SEED_ENV.items():
+        if name in env:
+            raw[section][key] = (env[name], name)
+
+
+def _layer_qtrader_env(raw: dict, env: dict[str, str]) -> None:
+    if "QTRADER_API_URL" in env:
+        raw["exchange"]["api_url"] = (env["QTRADER_API_URL"], "QTRADER_API_URL")
+    for name, value in sorted(env.items()):
+        if not name.startswith("QTRADER_") or name in OTHER_ENV:
+            continue
+        section, _, key = name[len("QTRADER_") :].lower().partition("_")
+        if section not in SECTIONS or not key:
+            known = [*OTHER_ENV, *(f"QTRADER_{s.upper()}_…" for s in SECTIONS)]
+            raise ConfigError(
+                f"unknown environment variable {name}{_did_you_mean(name, known)}; "
+                "unset it or fix its name"
+            )
+        _check_known(section, key, name)
+        raw[section][key] = (value, name)
+
+
+def _check_known(section: str, key: str, origin: str) -> None:
+    names = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    if key not in names:
+        raise ConfigError(f"{origin}: unknown setting [{section}] {key}{_did_you_mean(key, names)}")
+
+
+def _did_you_mean(word: str, candidates: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _build_section(cls: type, values: dict[str, tuple[Any, str]]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            value, origin = values[f.name]
+            kwargs[f.name] = _coerce(value, hints[f.name], f.metadata, origin)
+    return cls(**kwargs)
+
+
+_NONE_WORDS = {"", "none", "off", "null"}
+_TRUE_WORDS = {"true", "yes", "1", "on"}
+_FALSE_WORDS = {"false", "no", "0", "off"}
+
+
+def _coerce(value: Any, hint: Any, rules: dict[str, Any], origin: str) -> Any:
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if optional and isinstance(value, str) and value.strip().lower() in _NONE_WORDS:
+        return None
+    if base is bool:
+        result: Any = _to_bool(value, origin)
+    elif base is int:
+        result = _to_int(value, origin)
+    elif base is Decimal:
+        result = _to_decimal(value, origin)
+    else:
+        if not isinstance(value, str):
+            raise ConfigError(f"{origin}: expected text, got {value!r}")
+        result = value.strip()
+    _check_rules(result, rules, origin)
+    return result
+
+
+def _to_bool(value: Any, origin: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
+        return value.strip().lower() in _TRUE_WORDS
+    raise ConfigError(f"{origin}: expected true or false, got {value!r}")
+
+
+def _to_int(value: Any, origin: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{origin}: expected a whole number, got {value!r}")
+    number = _to_decimal(value, origin)
+    if number != number.to_integral_value():
+        raise ConfigError(f"{origin}: expected a whole number, got {value!r}")
+    return int(number)
+
+
+def _to_decimal(value: Any, origin: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{origin}: expected a number, got {value!r}")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{origin}: expected a number, got {value!r}") from None
+    if not number.is_finite():
+        raise ConfigError(f"{origin}: expected a finite number, got {value!r}")
+    return number
+
+
+def _check_rules(value: Any, rules: dict[str, Any], origin: str) -> None:
+    if "choices" in rules and value not in rules["choices"]:
+        raise ConfigError(f"{origin}: {value!r} is not one of {', '.join(rules['choices'])}")
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return
+    if "min" in rules and value < rules["min"]:
+        raise ConfigError(f"{origin}: {value} is below the minimum {rules['min']}")
+    if "gt" in rules and value <= rules["gt"]:
+        raise ConfigError(f"{origin}: {value} must be greater than {rules['gt']}")
+    if "max" in rules and value > rules["max"]:
+        raise ConfigError(f"{origin}: {value} is above the maximum {rules['max']}")

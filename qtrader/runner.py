@@ -1,0 +1,133 @@
+"""Runs one command: store → runs row → settings → step → runs row → render → exit code.
+
+This is the one place that turns exceptions into exit codes and one-line messages, so
+`cli.py` stays free of `try`. Messages are masked; tracebacks appear only with
+`--log-level debug`. `cli.py` imports this module lazily, inside each command, which
+keeps `qtrader --help` free of duckdb, loguru and the rest.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from qtrader.config import SettingsRequest, load_settings
+from qtrader.errors import QtraderError, exit_code_for
+from qtrader.logs import bind_run, setup_logging
+from qtrader.output import Result, render, render_error
+from qtrader.secrets import mask, redact_url
+from qtrader.steps import RunContext
+from qtrader.store import Store, open_store
+from qtrader.store.runs import finish_run, set_run_mode, start_run
+
+INTERRUPTED = 130
+
+Step = Callable[[RunContext], Result]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the command line asked for, after merging global and per-command options."""
+
+    command: str
+    db: str
+    params: dict[str, Any] = field(default_factory=dict)
+    config: str | None = None
+    profile: str | None = None
+    mode: str | None = None
+    yes_live: bool = False
+    as_json: bool = False
+    log_level: str = "info"
+    lock_timeout: float = 30.0
+
+
+def run(invocation: Invocation, step: Step) -> int:
+    setup_logging(invocation.log_level)
+    header: dict[str, Any] = {"command": invocation.command, "mode": None, "run_id": None}
+    try:
+        store = open_store(invocation.db, invocation.lock_timeout)
+    except BaseException as exc:
+        return _report_failure(exc, header, invocation)
+    try:
+        return _run_recorded(invocation, step, store, header)
+    finally:
+        store.close()
+
+
+def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict) -> int:
+    run_id = start_run(store, invocation.command, _safe_params(invocation.params))
+    header["run_id"] = run_id
+    bind_run(run_id, None)
+    try:
+        settings = load_settings(
+            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
+        )
+        header["mode"] = settings.mode
+        set_run_mode(store, run_id, settings.mode)
+        bind_run(run_id, settings.mode)
+        result = step(RunContext(settings=settings, store=store, run_id=run_id))
+    except BaseException as exc:
+        _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
+        return _report_failure(exc, header, invocation)
+
+    error = mask(result.error) if result.error else None
+    _record_end(store, run_id, result.outcome, int(result.exit_code), error, result.summary)
+    render(result, header, invocation.as_json, sys.stdout)
+    if error:
+        sys.stderr.write(f"error: {error}\n")
+    return int(result.exit_code)
+
+
+def _record_end(
+    store: Store, run_id: int, outcome: str, code: int, error: str | None, summary: Any
+) -> None:
+    try:
+        finish_run(store, run_id, outcome, code, error, summary)
+    except Exception as exc:  # the run's own result matters more than its bookkeeping
+        logger.warning("could not record the end of run {}: {}", run_id, exc)
+
+
+def _report_failure(exc: BaseException, header: dict, invocation: Invocation) -> int:
+    code = _exit_code(exc)
+    message = _message(exc)
+    if invocation.log_level == "debug" and not isinstance(exc, KeyboardInterrupt):
+        logger.opt(exception=exc).debug("traceback")
+    sys.stderr.write(f"error: {message}\n")
+    render_error(message, code, header, invocation.as_json, sys.stdout)
+    return code
+
+
+def _exit_code(exc: BaseException) -> int:
+    return INTERRUPTED if isinstance(exc, KeyboardInterrupt) else int(exit_code_for(exc))
+
+
+def _outcome(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return exc.outcome if isinstance(exc, QtraderError) else "failed"
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted; everything committed before the interrupt is kept"
+    if isinstance(exc, QtraderError):
+        return mask(str(exc))
+    return mask(
+        f"internal error ({type(exc).__name__}: {exc}); this is a bug. "
+        "Rerun with --log-level debug for the traceback and report it"
+    )
+
+
+def _safe_params(params: dict[str, Any]) -> dict[str, Any]:
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact_url(value) if "://" in value else mask(value)
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    return {key: clean(value) for key, value in params.items()}

@@ -1,0 +1,43 @@
+"""status: the state at a glance (mode, halt, signals by status, last run of each command)."""
+
+from __future__ import annotations
+
+from qtrader.output import Result, Table, mode_label
+from qtrader.steps import RunContext
+from qtrader.store.runs import last_runs
+from qtrader.store.signals import counts_by_status
+from qtrader.store.state import HALT_KEY, get_state
+
+SIGNAL_STATUSES = ("pending", "executed", "rejected", "skipped", "expired", "invalid", "conflict")
+
+
+def status(ctx: RunContext) -> Result:
+    halt = get_state(ctx.store, HALT_KEY)
+    counts = counts_by_status(ctx.store)
+    signals = {name: counts.get(name, 0) for name in SIGNAL_STATUSES} | counts
+    runs = [r for r in last_runs(ctx.store) if r["run_id"] != ctx.run_id]
+    settings = ctx.settings
+    data = {
+        "db": ctx.store.path,
+        "config_file": settings.config_file,
+        "profile": settings.profile,
+        "halt": halt,
+        "signals": signals,
+        "last_runs": runs,
+    }
+    halt_text = (
+        "none" if not halt else f"HALTED: {halt.get('reason', '?')} (qtrader resume lifts it)"
+    )
+    lines = [
+        f"database   {ctx.store.path}",
+        f"settings   {settings.config_file or 'defaults'}"
+        + (f" (profile {settings.profile})" if settings.profile else ""),
+        f"mode       {mode_label(ctx.mode)}",
+        f"halt       {halt_text}",
+    ]
+    run_columns = ["command", "run_id", "mode", "started_at", "ended_at", "outcome", "exit_code"]
+    tables = [
+        Table("signals", ["status", "count"], [[k, v] for k, v in signals.items()]),
+        Table("last run of each command", run_columns, [[r[c] for c in run_columns] for r in runs]),
+    ]
+    return Result(data=data, tables=tables, lines=lines)

@@ -1,0 +1,59 @@
+"""The `runs` table: one row per command invocation, written at start and at end."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from qtrader import __version__
+from qtrader.clock import utcnow
+from qtrader.store.db import Store
+
+
+def start_run(store: Store, command: str, args: dict[str, Any]) -> int:
+    """Committed at once, so a run that dies still shows up (with no end)."""
+    row = store.fetchone(
+        "INSERT INTO runs (command, args, pid, version, started_at) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING run_id",
+        [command, json.dumps(args, default=str), os.getpid(), __version__, utcnow()],
+    )
+    assert row is not None
+    return int(row[0])
+
+
+def set_run_mode(store: Store, run_id: int, mode: str) -> None:
+    store.execute("UPDATE runs SET mode = ? WHERE run_id = ?", [mode, run_id])
+
+
+def finish_run(
+    store: Store,
+    run_id: int,
+    outcome: str,
+    exit_code: int,
+    error: str | None = None,
+    summary: dict[str, Any] | None = None,
+) -> None:
+    store.execute(
+        "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, error = ?, summary = ? "
+        "WHERE run_id = ?",
+        [
+            utcnow(),
+            outcome,
+            exit_code,
+            error,
+            json.dumps(summary, default=str) if summary is not None else None,
+            run_id,
+        ],
+    )
+
+
+def last_runs(store: Store) -> list[dict[str, Any]]:
+    """The latest run of each command."""
+    rows = store.fetchall(
+        "SELECT command, run_id, mode, started_at, ended_at, outcome, exit_code, error "
+        "FROM runs QUALIFY row_number() OVER (PARTITION BY command ORDER BY run_id DESC) = 1 "
+        "ORDER BY command"
+    )
+    keys = ("command", "run_id", "mode", "started_at", "ended_at", "outcome", "exit_code", "error")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
