@@ -59,7 +59,7 @@ def redact_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode(
-            [(k, MASK if _SECRET_QUERY_KEYS.search(k) else v) for k, v in pairs], safe=":/"
+            [(k, MASK if _SECRET_QUERY_KEYS.search(k) else v) for k, v in pairs], safe=":/*"
         )
     return mask(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 

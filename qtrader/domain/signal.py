@@ -109,6 +109,7 @@ class InvalidSignal(ValueError):
 
 def parse_record(record: RawRecord, limits: Limits = Limits()) -> ParsedRecord:
     raw_text, raw_hash = _raw_text_and_hash(record)
+    raw_text = _truncated(raw_text, raw_hash, limits.max_record_bytes)
     fallback_id = record.entry_id or f"raw-{raw_hash[:32]}"
     try:
         obj = _decode(record, limits)
@@ -141,6 +142,13 @@ def _raw_text_and_hash(record: RawRecord) -> tuple[str, str]:
     return _storable(text), _sha256(data)
 
 
+def _truncated(text: str, digest: str, limit: int) -> str:
+    """An oversized record keeps its head as evidence; its identity is the full hash."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[truncated: {len(text)} characters in all, sha256 {digest}]"
+
+
 def _storable(text: str) -> str:
     """Lone surrogates cannot be stored as UTF-8; keep the evidence, escaped."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -170,7 +178,7 @@ def _decode(record: RawRecord, limits: Limits) -> dict[str, Any]:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidSignal(f"not valid UTF-8 at byte {exc.start}") from None
+        raise InvalidSignal(f"not valid UTF-8 at byte offset {exc.start}") from None
     if not text.strip():
         raise InvalidSignal("empty record")
     obj = _loads_strict(text)

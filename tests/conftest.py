@@ -1,0 +1,100 @@
+"""Shared fixtures: an isolated environment per test, and a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from qtrader.cli import app
+from qtrader.config import SEED_ENV
+
+runner = CliRunner()
+KEY_VARS = ("BINANCE_API_KEY", "BINANCE_API_SECRET", "TESTNET", "PAPER_TRADING", *SEED_ENV)
+
+
+@pytest.fixture(autouse=True)
+def env_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Each test gets its own working directory and DuckDB file, and no stray settings."""
+    for name in list(os.environ):
+        if name.startswith("QTRADER_") or name in KEY_VARS:
+            monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "qtrader.duckdb"
+    monkeypatch.setenv("QTRADER_DB", str(db))
+    monkeypatch.chdir(tmp_path)
+    return db
+
+
+@pytest.fixture
+def db_path(env_setup: Path) -> Path:
+    return env_setup
+
+
+def invoke(*args: str, input: str | bytes | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def invoke_json(*args: str, input: str | bytes | None = None) -> tuple[int, dict]:
+    result = runner.invoke(app, ["--json", *args], input=input)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one JSON document, got: {result.stdout!r}"
+    return result.exit_code, json.loads(lines[0])
+
+
+def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute(sql, params or []).fetchall()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """A real redis-server on a free loopback port, for the session; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server is not installed (`make test` installs it from Debian's packages)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("redis-server did not start")
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_client(redis_server: str):
+    import redis
+
+    client = redis.Redis.from_url(redis_server)
+    client.flushdb()
+    yield client
+    client.close()
