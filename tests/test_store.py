@@ -94,7 +94,7 @@ def test_second_process_waits_then_exits_4_naming_the_file(db_path):
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
         waited = time.monotonic() - started
     finally:
-        out, _ = holder.communicate(json.dumps(INTENT).encode(), timeout=60)
+        holder.communicate(json.dumps(INTENT).encode(), timeout=60)
     assert second.returncode == 4
     assert second.stderr.startswith(f"error: database {db_path} is busy: another qtrader process "
                                     f"holds its lock (PID {holder.pid}); waited 1s")  # fmt: skip
