@@ -207,3 +207,11 @@ def test_global_options_work_after_the_command_too(tmp_path):
     result = invoke("pull-signals", "--from", str(src), "--db", str(other), "--json")
     assert result.exit_code == 0 and json.loads(result.stdout)["totals"]["new"] == 1
     assert query(other, "SELECT count(*) FROM signals") == [(1,)]
+
+
+def test_identical_bad_lines_are_each_kept_with_their_location(tmp_path, db_path):
+    src = write_jsonl(tmp_path / "s.jsonl", b"{oops", GOOD, b"{oops")
+    _, doc = invoke_json("pull-signals", "--from", str(src))
+    assert [r["location"] for r in doc["rejected"]] == [f"{src}:1", f"{src}:3"]
+    _, again = invoke_json("pull-signals", "--from", str(src))
+    assert again["totals"]["duplicate"] == 3

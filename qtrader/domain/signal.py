@@ -9,7 +9,8 @@ Shapes accepted (seeds 000 and 003):
 
 `parse_record` never raises: every input ends as a `ParsedRecord` that is either a valid
 `Signal` or carries the reason it is invalid. Identity: the payload's own `id`/`intent_id`,
-else the source's entry id (a Redis stream id), else a hash of the normalised content.
+else the source's entry id (a Redis stream id), else a hash of the normalised content
+(for an invalid record without an id: a hash of its location and bytes).
 """
 
 from __future__ import annotations
@@ -110,7 +111,9 @@ class InvalidSignal(ValueError):
 def parse_record(record: RawRecord, limits: Limits = Limits()) -> ParsedRecord:
     raw_text, raw_hash = _raw_text_and_hash(record)
     raw_text = _truncated(raw_text, raw_hash, limits.max_record_bytes)
-    fallback_id = record.entry_id or f"raw-{raw_hash[:32]}"
+    # An unusable record is identified by where it was found as well as by its bytes, so
+    # two identical bad lines are both kept, and re-reading the same file stores neither again.
+    fallback_id = record.entry_id or f"raw-{_sha256(f'{record.location}|{raw_hash}'.encode())[:32]}"
     try:
         obj = _decode(record, limits)
     except InvalidSignal as exc:

@@ -18,13 +18,13 @@ from qtrader.errors import DatabaseBusy, QtraderError, UsageError
 from qtrader.store.migrations import migrate
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
-INSERT_CHUNK = 500  # rows per multi-row VALUES statement (about 30x faster than executemany)
 
 
 class Store:
     def __init__(self, conn: duckdb.DuckDBPyConnection, path: str) -> None:
         self.conn = conn
         self.path = path
+        self._column_types: dict[str, dict[str, str]] = {}
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(sql, params or [])
@@ -49,12 +49,27 @@ class Store:
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
-        placeholders = "(" + ",".join("?" * len(columns)) + ")"
-        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            sql = head + ",".join([placeholders] * len(chunk))
-            self.conn.execute(sql, [value for row in chunk for value in row])
+        """Insert many rows in one statement: one typed list parameter per column, unnested.
+
+        About 35 µs a row; executemany costs ~400 µs and multi-row VALUES ~250 µs a row
+        on a 20-column table (benchmarks/ingest.py).
+        """
+        if not rows:
+            return
+        types = self._types_of(table)
+        select = ", ".join(f"unnest(?::{types[column]}[])" for column in columns)
+        values = [list(column) for column in zip(*rows, strict=True)]
+        self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select}", values)
+
+    def _types_of(self, table: str) -> dict[str, str]:
+        if table not in self._column_types:
+            rows = self.fetchall(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ?",
+                [table],
+            )
+            self._column_types[table] = dict(rows)
+        return self._column_types[table]
 
     def close(self) -> None:
         self.conn.close()
