@@ -60,22 +60,46 @@ class GlobalOption:
 
 GLOBAL_OPTIONS = (
     GlobalOption("db", ("--db",), str, DEFAULT_DB, "DuckDB file.", "QTRADER_DB"),
-    GlobalOption("config", ("--config",), str | None, None,
-                 "Settings file [default: ./qtrader.toml if present].", "QTRADER_CONFIG"),
-    GlobalOption("profile", ("--profile",), str | None, None,
-                 "Preset of risk limits: conservative | aggressive.", "QTRADER_PROFILE"),
+    GlobalOption(
+        "config",
+        ("--config",),
+        str | None,
+        None,
+        "Settings file [default: ./qtrader.toml if present].",
+        "QTRADER_CONFIG",
+    ),
+    GlobalOption(
+        "profile",
+        ("--profile",),
+        str | None,
+        None,
+        "Preset of risk limits: conservative | aggressive.",
+        "QTRADER_PROFILE",
+    ),
     GlobalOption("json", ("--json",), bool, False, "Print exactly one JSON document on stdout."),
-    GlobalOption("log_level", ("--log-level",), LogLevel, LogLevel.info,
-                 "Log level on stderr; debug also shows tracebacks.", "QTRADER_LOG_LEVEL"),
-    GlobalOption("lock_timeout", ("--lock-timeout",), float, 30.0,
-                 "Seconds to wait for another run's DuckDB lock, then exit 4.",
-                 "QTRADER_LOCK_TIMEOUT"),
+    GlobalOption(
+        "log_level",
+        ("--log-level",),
+        LogLevel,
+        LogLevel.info,
+        "Log level on stderr; debug also shows tracebacks.",
+        "QTRADER_LOG_LEVEL",
+    ),
+    GlobalOption(
+        "lock_timeout",
+        ("--lock-timeout",),
+        float,
+        30.0,
+        "Seconds to wait for another run's DuckDB lock, then exit 4.",
+        "QTRADER_LOCK_TIMEOUT",
+    ),
     GlobalOption("paper", ("--paper",), bool, False, "Paper mode, simulated [default]."),
     GlobalOption("testnet", ("--testnet",), bool, False, "Binance demo trading (demo-fapi)."),
     GlobalOption("live", ("--live",), bool, False, "Mainnet, real money; needs --yes-live."),
-    GlobalOption("yes_live", ("--yes-live",), bool, False,
-                 "Confirm --live (or QTRADER_LIVE_CONFIRM=yes)."),
-)  # fmt: skip
+    GlobalOption(
+        "yes_live", ("--yes-live",), bool, False, "Confirm --live (or QTRADER_LIVE_CONFIRM=yes)."
+    ),
+)
 GLOBAL_NAMES = tuple(option.name for option in GLOBAL_OPTIONS)
 MODE_FLAGS = ("paper", "testnet", "live")
 
@@ -194,8 +218,13 @@ def pull_signals(
     """Ingest signals: validate, store every record (invalid ones with their reason), dedupe."""
     from qtrader.steps.pull_signals import pull_signals as step
 
-    _run(ctx, "pull-signals", lambda run_ctx: step(run_ctx, sources, strict), sources=sources,
-         strict=strict)  # fmt: skip
+    _run(
+        ctx,
+        "pull-signals",
+        lambda run_ctx: step(run_ctx, sources, strict),
+        sources=sources,
+        strict=strict,
+    )
 
 
 @app.command("status")

@@ -21,9 +21,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
+
+from qtrader.domain.numbers import WIDE, plain
 
 
 class Action(StrEnum):
@@ -47,7 +49,6 @@ MAX_ID_LEN = 128
 MAX_TEXT_FIELD_LEN = 4096
 MAX_ABS_NUMBER = Decimal("1e15")
 DECIMAL_PLACES = Decimal("1e-18")  # the store's DECIMAL(38,18)
-_WIDE = Context(prec=60)  # room for 15 integer + 18 fractional digits
 _ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
 _SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
 _OLDEST = datetime(2000, 1, 1)
@@ -327,16 +328,10 @@ def _number(obj: Mapping[str, Any], name: str, positive: bool = False) -> Decima
         raise InvalidSignal(f"{name} is {value!r}; it must be a finite number")
     if abs(number) >= MAX_ABS_NUMBER:
         raise InvalidSignal(f"{name} {_short(value)} is absurdly large")
-    number = _plain(number.quantize(DECIMAL_PLACES, context=_WIDE))
+    number = plain(number.quantize(DECIMAL_PLACES, context=WIDE))
     if positive and number <= 0:
         raise InvalidSignal(f"{name} must be greater than 0, got {_short(value)}")
     return number
-
-
-def _plain(number: Decimal) -> Decimal:
-    """Canonical form: no trailing zeros and no exponent (`1E+3` → `1000`)."""
-    reduced = number.normalize(context=_WIDE)
-    return reduced.quantize(Decimal(1)) if reduced.as_tuple().exponent > 0 else reduced
 
 
 def _check_confidence(confidence: Decimal | None, action: Action) -> None:

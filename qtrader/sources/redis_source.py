@@ -144,10 +144,12 @@ class RedisKey:
                 yield Batch(records_from_document(client.get(self.key), self.label))
             elif kind == "list":
                 items = client.lrange(self.key, 0, -1)
-                yield Batch([
-                    RawRecord(location=f"{self.label}[{i}]", payload=item)
-                    for i, item in enumerate(items)
-                ])  # fmt: skip
+                yield Batch(
+                    [
+                        RawRecord(location=f"{self.label}[{i}]", payload=item)
+                        for i, item in enumerate(items)
+                    ]
+                )
             else:
                 raise UsageError(
                     f"{self.label}: the key holds a Redis {kind}; expected a string with a "

@@ -10,10 +10,27 @@ from qtrader.domain.signal import ParsedRecord
 from qtrader.store.db import Store
 
 COLUMNS = (
-    "signal_id", "content_hash", "source", "location", "raw", "shape", "symbol", "action",
-    "confidence", "position_size_usd", "leverage", "entry_price", "stop_loss", "take_profit",
-    "signal_ts", "received_at", "status", "reason", "run_id", "updated_at",
-)  # fmt: skip
+    "signal_id",
+    "content_hash",
+    "source",
+    "location",
+    "raw",
+    "shape",
+    "symbol",
+    "action",
+    "confidence",
+    "position_size_usd",
+    "leverage",
+    "entry_price",
+    "stop_loss",
+    "take_profit",
+    "signal_ts",
+    "received_at",
+    "status",
+    "reason",
+    "run_id",
+    "updated_at",
+)
 
 
 @dataclass(frozen=True)
@@ -49,14 +66,30 @@ def insert_signals(
     rows = []
     for parsed, status, reason in records:
         s = parsed.signal
-        rows.append((
-            parsed.signal_id, parsed.content_hash, source, parsed.location, parsed.raw_text,
-            s.shape if s else None, s.symbol if s else None, s.action.value if s else None,
-            s.confidence if s else None, s.position_size_usd if s else None,
-            s.leverage if s else None, s.entry_price if s else None,
-            s.stop_loss if s else None, s.take_profit if s else None,
-            s.signal_ts if s else None, now, status, reason, run_id, now,
-        ))  # fmt: skip
+        rows.append(
+            (
+                parsed.signal_id,
+                parsed.content_hash,
+                source,
+                parsed.location,
+                parsed.raw_text,
+                s.shape if s else None,
+                s.symbol if s else None,
+                s.action.value if s else None,
+                s.confidence if s else None,
+                s.position_size_usd if s else None,
+                s.leverage if s else None,
+                s.entry_price if s else None,
+                s.stop_loss if s else None,
+                s.take_profit if s else None,
+                s.signal_ts if s else None,
+                now,
+                status,
+                reason,
+                run_id,
+                now,
+            )
+        )
     store.insert_rows("signals", COLUMNS, rows)
 
 
