@@ -39,6 +39,12 @@ class ExchangeSettings:
     )
     margin_mode: str = setting("isolated", "isolated | cross", choices=("isolated", "cross"))
     markets_ttl_s: int = setting(3600, "seconds the cached market list stays fresh", min=0)
+    timeout_s: Decimal = setting(Decimal("10"), "HTTP timeout of one exchange request", gt=0)
+    read_retries: int = setting(4, "attempts for a read on network errors/429/5xx", min=1, max=10)
+    retry_wait_s: Decimal = setting(Decimal("0.5"), "first back-off between attempts", min=0)
+    unknown_order_grace_s: int = setting(
+        60, "an order of unknown outcome not found after this long is given up", min=5
+    )
 
 
 @dataclass(frozen=True)

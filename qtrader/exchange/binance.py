@@ -1,0 +1,356 @@
+"""Binance USDⓈ-M futures through ccxt (`binanceusdm`), behind the Exchange port.
+
+Facts this adapter is built on (see DESIGN.md, "Exchange facts"):
+- conditional orders (STOP_MARKET, TAKE_PROFIT_MARKET) go to the Algo Order API
+  (/fapi/v1/algoOrder); ccxt ≥ 4.5.27 routes them when given stopLossPrice/takeProfitPrice,
+  and looking them up or cancelling them needs `trigger: True`;
+- --testnet is Binance demo trading (`enable_demo_trading(True)`, host demo-fapi);
+- only linear markets are loaded (no currency endpoints); the step caches them in DuckDB;
+- reads are retried on network errors; an order POST never is, except when the exchange
+  certainly did not act on it (-1021 timestamp, 429 rate limit): the step looks an order
+  of unknown outcome up by its client id before anything is sent again.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import ccxt
+import tenacity
+
+from qtrader.domain.market import MarketRules, rules_from_binance
+from qtrader.domain.orders import OrderStatus
+from qtrader.errors import ConfigError
+from qtrader.exchange.port import (
+    Account,
+    ExchangeBanned,
+    ExchangeRejected,
+    ExchangeUnavailable,
+    OrderReport,
+    OrderRequest,
+    PositionInfo,
+)
+from qtrader.secrets import mask
+
+_CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+_MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_NO_CHANGE_CODES = {-4046, -4059, -4028}  # margin type / position side / leverage unchanged
+_AUTH_CODES = {-2014, -2015, -1022, -2008}
+_STATUS = {
+    "NEW": OrderStatus.OPEN,
+    "ACCEPTED": OrderStatus.OPEN,
+    "TRIGGERING": OrderStatus.OPEN,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "TRIGGERED": OrderStatus.FILLED,
+    "FINISHED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "CANCELLED": OrderStatus.CANCELED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+    "REJECTED": OrderStatus.REJECTED,
+}
+JOURNAL_BODY_LIMIT = 4000
+
+
+class NotSentError(ExchangeUnavailable):
+    """The exchange certainly did not act on the request (rate limited, clock skew)."""
+
+
+class ClockSkew(NotSentError):
+    """-1021: the request's timestamp was outside recvWindow; resync the clock and resend."""
+
+
+class ExchangeAuthFailed(ConfigError):
+    """The API key was refused (bad key, no futures permission, IP not whitelisted)."""
+
+
+class _JournalingBinance(ccxt.binanceusdm):
+    """ccxt's binanceusdm that keeps a journal of every HTTP request it sends."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.qt_journal: list[dict[str, Any]] = []
+
+    def fetch(self, url, method="GET", headers=None, body=None):
+        parts = urlsplit(url)
+        entry: dict[str, Any] = {
+            "method": method,
+            "path": parts.path,
+            "params": _params(parts.query, body),
+            "ts_ms": int(time.time() * 1000),
+        }
+        self.qt_journal.append(entry)
+        started = time.perf_counter()
+        try:
+            response = super().fetch(url, method, headers, body)
+        except Exception as exc:
+            entry["error"] = mask(str(exc))[:JOURNAL_BODY_LIMIT]
+            raise
+        finally:
+            entry["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        entry["response"] = _truncate(response)
+        return response
+
+
+def _params(query: str, body: Any) -> dict[str, str]:
+    pairs = parse_qsl(query) + (parse_qsl(body) if isinstance(body, str) else [])
+    return {key: value for key, value in pairs if key != "signature"}
+
+
+def _truncate(response: Any) -> Any:
+    text = str(response)
+    return response if len(text) <= JOURNAL_BODY_LIMIT else text[:JOURNAL_BODY_LIMIT] + "…"
+
+
+class BinanceUsdm:
+    """The ccxt adapter. `mode` is testnet (demo trading) or live."""
+
+    def __init__(
+        self,
+        mode: str,
+        api_key: str,
+        api_secret: str,
+        api_url: str | None = None,
+        timeout_s: float = 10.0,
+        read_retries: int = 4,
+        retry_wait_s: float = 0.5,
+    ) -> None:
+        self.mode = mode
+        self.read_retries = read_retries
+        self.retry_wait_s = retry_wait_s
+        self.client = _JournalingBinance(
+            {
+                "apiKey": api_key,
+                "secret": api_secret,
+                "enableRateLimit": True,  # ccxt's weight-aware throttle
+                "timeout": int(timeout_s * 1000),
+                "options": {
+                    "fetchMarkets": {"types": ["linear"]},
+                    "fetchCurrencies": False,
+                    "adjustForTimeDifference": False,  # sync_clock() does it once per run
+                },
+            }
+        )
+        if mode == "testnet":
+            self.client.enable_demo_trading(True)
+        if api_url:
+            _replace_hosts(self.client, api_url)
+        self._rules: dict[str, MarketRules] = {}
+
+    # --- markets and account -------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        parts = urlsplit(self.client.urls["api"]["fapiPrivate"])
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def fetch_markets(self) -> list[dict[str, Any]]:
+        markets = self._read(self.client.fetch_markets)
+        return [m for m in markets if m.get("linear") and m.get("swap")]
+
+    def use_markets(self, markets: list[dict[str, Any]]) -> dict[str, MarketRules]:
+        self.client.set_markets(markets)
+        self._rules = {
+            m["id"]: rules_from_binance(m["symbol"], m.get("info") or {}) for m in markets
+        }
+        return self._rules
+
+    def sync_clock(self) -> int:
+        """Server time offset in ms; ccxt signs every request with the corrected time."""
+        return int(self._read(self.client.load_time_difference))
+
+    def hedge_mode(self) -> bool:
+        response = self._read(self.client.fapiPrivateGetPositionSideDual)
+        return bool(response.get("dualSidePosition"))
+
+    def account(self) -> Account:
+        raw = self._read(self.client.fapiPrivateV3GetAccount)
+        positions = []
+        for p in raw.get("positions", []):
+            amount = Decimal(str(p.get("positionAmt", "0")))
+            if amount == 0:
+                continue
+            positions.append(
+                PositionInfo(
+                    symbol=p["symbol"],
+                    side="BUY" if amount > 0 else "SELL",
+                    qty=abs(amount),
+                    position_side=p.get("positionSide", "BOTH"),
+                    notional=abs(Decimal(str(p.get("notional", "0")))),
+                )
+            )
+        return Account(
+            wallet_balance=Decimal(str(raw.get("totalWalletBalance", "0"))),
+            equity=Decimal(str(raw.get("totalMarginBalance", "0"))),
+            available=Decimal(str(raw.get("availableBalance", "0"))),
+            positions=positions,
+        )
+
+    def mark_prices(self) -> dict[str, Decimal]:
+        rows = self._read(self.client.fapiPublicGetPremiumIndex)
+        return {row["symbol"]: Decimal(str(row["markPrice"])) for row in rows}
+
+    def set_leverage(self, symbol: str, leverage: int) -> None:
+        self._setting(lambda: self.client.set_leverage(leverage, self._unified(symbol)))
+
+    def set_margin_mode(self, symbol: str, mode: str) -> None:
+        self._setting(lambda: self.client.set_margin_mode(mode, self._unified(symbol)))
+
+    # --- orders --------------------------------------------------------------------------
+
+    def place_order(self, request: OrderRequest) -> OrderReport:
+        """One POST. Never retried blindly: only a request the exchange certainly did not
+        act on (-1021 clock skew, after a resync) is sent again, here, once."""
+        symbol = self._unified(request.symbol)
+        params: dict[str, Any] = {
+            "clientOrderId": request.client_order_id,
+            "newOrderRespType": "RESULT",
+        }
+        if request.position_side:
+            params["positionSide"] = request.position_side
+        elif request.reduce_only:
+            params["reduceOnly"] = True  # one-way mode; hedge mode closes by positionSide
+        if request.kind in ("stop_loss", "take_profit"):
+            key = "stopLossPrice" if request.kind == "stop_loss" else "takeProfitPrice"
+            params[key] = str(request.trigger_price)
+            params["workingType"] = "MARK_PRICE"
+        amount = str(request.quantity) if request.quantity is not None else None
+
+        def send() -> dict[str, Any]:
+            return self.client.create_order(
+                symbol, "market", request.side.lower(), amount, None, params
+            )
+
+        try:
+            order = self._call(send)
+        except ClockSkew:
+            self.sync_clock()
+            order = self._call(send)
+        return _report(order, request.client_order_id)
+
+    def order_by_client_id(self, symbol: str, client_id: str, conditional: bool) -> OrderReport:
+        params = {"clientOrderId": client_id, "trigger": conditional}
+        order = self._read(lambda: self.client.fetch_order(None, self._unified(symbol), params))
+        return _report(order, client_id)
+
+    def open_orders(self, symbol: str | None, conditional: bool) -> list[OrderReport]:
+        unified = self._unified(symbol) if symbol else None
+        orders = self._read(
+            lambda: self.client.fetch_open_orders(unified, params={"trigger": conditional})
+        )
+        return [_report(o, o.get("clientOrderId") or "") for o in orders]
+
+    def cancel_order(self, symbol: str, exchange_order_id: str, conditional: bool) -> None:
+        unified = self._unified(symbol)
+        self._call(
+            lambda: self.client.cancel_order(
+                exchange_order_id, unified, params={"trigger": conditional}
+            )
+        )
+
+    def journal(self) -> list[dict[str, Any]]:
+        """Requests sent since the last call (then forgotten)."""
+        entries, self.client.qt_journal = self.client.qt_journal, []
+        return entries
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _unified(self, symbol: str) -> str:
+        rules = self._rules.get(symbol)
+        if rules is None:
+            raise ExchangeRejected(-1121, f"Invalid symbol: {symbol} is not a listed USDⓈ-M market")
+        return rules.unified
+
+    def _setting(self, call: Any) -> None:
+        try:
+            self._read(call)
+        except ExchangeRejected as exc:
+            if exc.kind != "no_change":
+                raise
+
+    def _read(self, call: Any) -> Any:
+        """A read (or an idempotent setting): retried with back-off on transient errors."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.read_retries),
+            wait=tenacity.wait_exponential(multiplier=self.retry_wait_s, max=10),
+            retry=tenacity.retry_if_exception_type(ExchangeUnavailable),
+            before_sleep=self._resync_if_skewed,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._call(call)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _resync_if_skewed(self, state: tenacity.RetryCallState) -> None:
+        if state.outcome is not None and isinstance(state.outcome.exception(), ClockSkew):
+            self._call(self.client.load_time_difference)
+
+    def _call(self, call: Any) -> Any:
+        try:
+            return call()
+        except ccxt.BaseError as exc:
+            raise translate(exc) from None
+
+
+def translate(exc: ccxt.BaseError) -> Exception:
+    """ccxt's exception → qtrader's, with the Binance code and message when there is one."""
+    text = mask(str(exc))
+    code_match, msg_match = _CODE.search(text), _MSG.search(text)
+    code = int(code_match.group(1)) if code_match else None
+    message = msg_match.group(1) if msg_match else text
+    if isinstance(exc, ccxt.InvalidNonce) or code == -1021:
+        return ClockSkew(f"request timestamp outside recvWindow (-1021): {message}")
+    if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+        if " 418 " in text or "banned" in text.lower():
+            return ExchangeBanned(f"Binance banned this IP (HTTP 418): {message}; stop and wait")
+        return NotSentError(f"rate limited by Binance (HTTP 429): {message}")
+    if isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied) or code in _AUTH_CODES:
+        return ExchangeAuthFailed(
+            f"Binance refused the API key ({code}): {message}; check BINANCE_API_KEY/SECRET, "
+            "the key's futures permission and its IP whitelist"
+        )
+    if isinstance(exc, ccxt.OrderNotFound):
+        return ExchangeRejected(code, message, kind="not_found")
+    if isinstance(exc, ccxt.NoChange) or code in _NO_CHANGE_CODES:
+        return ExchangeRejected(code, message, kind="no_change")
+    if isinstance(exc, ccxt.NetworkError):
+        return ExchangeUnavailable(f"Binance did not answer properly: {message}")
+    if isinstance(exc, ccxt.ExchangeError):
+        return ExchangeRejected(code, message)
+    return ExchangeUnavailable(f"exchange error: {message}")
+
+
+def _report(order: dict[str, Any], client_id: str) -> OrderReport:
+    info = order.get("info") or {}
+    raw_status = info.get("status") or info.get("algoStatus") or ""
+    status = _STATUS.get(str(raw_status).upper(), OrderStatus.OPEN)
+    filled = info.get("executedQty") or order.get("filled") or "0"
+    average = info.get("avgPrice") or order.get("average")
+    avg = Decimal(str(average)) if average not in (None, "", "0", "0.00", "0.0") else None
+    exchange_id = info.get("orderId") or info.get("algoId") or order.get("id")
+    return OrderReport(
+        client_order_id=info.get("clientOrderId") or info.get("clientAlgoId") or client_id,
+        exchange_order_id=str(exchange_id) if exchange_id is not None else None,
+        status=status,
+        filled_qty=Decimal(str(filled)),
+        avg_price=avg if avg is None or avg > 0 else None,
+        raw=info,
+    )
+
+
+def _replace_hosts(client: ccxt.Exchange, api_url: str) -> None:
+    """Point every REST endpoint at `api_url`'s scheme and host; paths stay as they are."""
+    target = urlsplit(api_url)
+    if not target.scheme or not target.netloc:
+        raise ConfigError(f"exchange.api_url {api_url!r} must look like https://host[:port]")
+    urls = client.urls["api"]
+    for key, url in list(urls.items()):
+        if isinstance(url, str) and "://" in url:
+            parts = urlsplit(url)
+            urls[key] = parts._replace(scheme=target.scheme, netloc=target.netloc).geturl()

@@ -1,0 +1,95 @@
+"""The Exchange port: what the steps need from an exchange, in qtrader's own vocabulary.
+
+Adapters (ccxt for Binance USDⓈ-M; paper later) translate to and from it. Errors come in
+three kinds, each a QtraderError with an exit code:
+- ExchangeRejected: the exchange said no (a Binance code and message); permanent for that
+  request, and nothing happened;
+- ExchangeUnavailable: the request could not be completed (network, 5xx, rate limit after
+  retries); for an order POST the outcome may be unknown;
+- ExchangeBanned: HTTP 418, the IP is banned; stop at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from qtrader.domain.market import MarketRules
+from qtrader.domain.orders import OrderStatus
+from qtrader.errors import QtraderError
+
+
+class ExchangeRejected(QtraderError):
+    def __init__(self, code: int | None, message: str, kind: str = "rejected") -> None:
+        self.code = code
+        self.exchange_message = message
+        self.kind = kind  # rejected | not_found | no_change
+        super().__init__(f"exchange rejected the request ({code}): {message}")
+
+
+class ExchangeUnavailable(QtraderError):
+    """Network error, timeout, 5xx, or rate limit that outlasted the retries."""
+
+
+class ExchangeBanned(QtraderError):
+    """HTTP 418: the IP is banned for a while; nothing more should be sent."""
+
+
+@dataclass(frozen=True)
+class OrderReport:
+    client_order_id: str
+    exchange_order_id: str | None
+    status: OrderStatus
+    filled_qty: Decimal
+    avg_price: Decimal | None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PositionInfo:
+    symbol: str  # exchange id
+    side: str  # BUY (long) | SELL (short)
+    qty: Decimal  # absolute contracts
+    position_side: str  # BOTH (one-way) | LONG | SHORT (hedge)
+    notional: Decimal
+
+
+@dataclass(frozen=True)
+class Account:
+    wallet_balance: Decimal
+    equity: Decimal  # margin balance: wallet + unrealized
+    available: Decimal
+    positions: list[PositionInfo]
+
+    def position(self, symbol: str) -> PositionInfo | None:
+        return next((p for p in self.positions if p.symbol == symbol), None)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    symbol: str
+    side: str  # BUY | SELL
+    quantity: Decimal | None
+    client_order_id: str
+    reduce_only: bool = False
+    position_side: str | None = None  # hedge mode: LONG | SHORT
+    trigger_price: Decimal | None = None  # set for stop-loss / take-profit
+    kind: str = "market"  # market | stop_loss | take_profit
+
+
+class Exchange(Protocol):
+    host: str
+
+    def load_markets(self, refresh: bool = False) -> dict[str, MarketRules]: ...
+    def sync_clock(self) -> int: ...
+    def hedge_mode(self) -> bool: ...
+    def account(self) -> Account: ...
+    def mark_prices(self) -> dict[str, Decimal]: ...
+    def set_leverage(self, symbol: str, leverage: int) -> None: ...
+    def set_margin_mode(self, symbol: str, mode: str) -> None: ...
+    def place_order(self, request: OrderRequest) -> OrderReport: ...
+    def order_by_client_id(self, symbol: str, client_id: str, conditional: bool) -> OrderReport: ...
+    def open_orders(self, symbol: str | None, conditional: bool) -> list[OrderReport]: ...
+    def cancel_order(self, symbol: str, exchange_order_id: str, conditional: bool) -> None: ...
+    def journal(self) -> list[dict[str, Any]]: ...
