@@ -227,6 +227,37 @@ def pull_signals(
     )
 
 
+@app.command("execute")
+@with_global_options
+def execute(
+    ctx: typer.Context,
+    max_signals: Annotated[
+        int | None,
+        typer.Option("--max", min=1, help="Handle at most N pending signals (oldest first)."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Compute every decision and order; send no order."),
+    ] = False,
+    refresh_markets: Annotated[
+        bool,
+        typer.Option("--refresh-markets", help="Reload markets and position mode now."),
+    ] = False,
+) -> None:
+    """Pending signals → checks → sizing → entry, stop-loss and take-profit on the exchange."""
+    from qtrader.steps.execute import execute as step
+
+    yes_live = bool(ctx.obj["yes_live"])
+    _run(
+        ctx,
+        "execute",
+        lambda run_ctx: step(run_ctx, max_signals, dry_run, refresh_markets, yes_live),
+        max=max_signals,
+        dry_run=dry_run,
+        refresh_markets=refresh_markets,
+    )
+
+
 @app.command("status")
 @with_global_options
 def status(ctx: typer.Context) -> None:

@@ -1,0 +1,855 @@
+"""execute: pending signals → checks → sizing → entry + stop-loss + take-profit on the exchange.
+
+Each signal is a small state machine kept in DuckDB, so a crash or timeout anywhere resumes
+where it stopped and never sends an entry twice (invariant 1):
+
+    pending ──▶ executing (entry row written, committed, *then* the POST)
+                 ├─ entry filled ─▶ stop-loss ─▶ take-profit ─▶ executed
+                 ├─ entry rejected ─▶ rejected
+                 └─ entry outcome unknown ─▶ (next run) look up by client id first
+
+A position is never left without a stop (invariant 2): if the stop-loss cannot be placed,
+the position is closed at once with a reduce-only market order and the event is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from qtrader.domain.market import MarketRules
+from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
+from qtrader.domain.sizing import (
+    SizingInputs,
+    SizingRejected,
+    order_quantity,
+    protection_is_valid,
+    stop_price_for,
+    take_profit_price_for,
+    target_notional,
+)
+from qtrader.errors import ExitCode, Halted
+from qtrader.exchange import open_exchange
+from qtrader.exchange.port import (
+    Account,
+    Exchange,
+    ExchangeBanned,
+    ExchangeRejected,
+    ExchangeUnavailable,
+    OrderReport,
+    OrderRequest,
+)
+from qtrader.output import Result, Table
+from qtrader.steps import RunContext
+from qtrader.store.exchange_cache import (
+    cached_hedge_mode,
+    cached_markets,
+    save_hedge_mode,
+    save_markets,
+    save_symbol_setup,
+    symbol_setup,
+)
+from qtrader.store.orders import (
+    OrderRow,
+    get_order,
+    insert_order,
+    orders_of_signal,
+    record_decision,
+    record_exchange_calls,
+    update_order,
+)
+from qtrader.store.signals import SIGNAL_FIELDS, set_signal_status
+from qtrader.store.state import HALT_KEY, get_state
+
+LOOKUP_ATTEMPTS = 3
+PROTECTION_ATTEMPTS = 3
+
+
+@dataclass
+class SignalRow:
+    seq: int
+    signal_id: str
+    symbol: str
+    action: str
+    confidence: Decimal | None
+    position_size_usd: Decimal | None
+    leverage: Decimal | None
+    entry_price: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    signal_ts: Any
+    received_at: Any
+    status: str
+
+
+@dataclass
+class Outcome:
+    signal: SignalRow
+    status: str
+    reason: str | None = None
+    quantity: Decimal | None = None
+    avg_price: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    orders: list[str] = field(default_factory=list)
+    failure: bool = False  # makes the run exit 1 (an order failed, a position had to be closed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "signal_id": self.signal.signal_id,
+            "symbol": self.signal.symbol,
+            "action": self.signal.action,
+            "status": self.status,
+            "reason": self.reason,
+            "quantity": self.quantity,
+            "avg_price": self.avg_price,
+            "stop_loss": self.stop_loss,
+            "take_profit": self.take_profit,
+            "orders": self.orders,
+        }
+
+
+class _Abort(Exception):
+    """Stop handling this signal with the given outcome (already recorded)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
+def execute(
+    ctx: RunContext,
+    max_signals: int | None = None,
+    dry_run: bool = False,
+    refresh_markets: bool = False,
+    yes_live: bool = False,
+    exchange: Exchange | None = None,
+) -> Result:
+    halt = get_state(ctx.store, HALT_KEY)
+    if halt:
+        raise Halted(
+            f"trading is halted: {halt.get('reason', 'no reason recorded')}; "
+            "`qtrader resume` lifts the halt"
+        )
+    exchange = exchange or open_exchange(ctx.settings, yes_live)
+    header = f"execute · {ctx.mode.upper()} · exchange {exchange.host}"
+    logger.info(header)
+    in_flight = _signals(ctx, "executing", None)
+    pending = _signals(ctx, "pending", max_signals)
+    if not in_flight and not pending:
+        return _result(ctx, exchange, [], header, dry_run)
+    run = _Execution(ctx, exchange, dry_run)
+    try:
+        run.prepare(refresh_markets)
+        outcomes = [run.resume(signal) for signal in in_flight]
+        outcomes += [run.handle(signal) for signal in pending]
+    finally:
+        run.flush_journal()
+    return _result(ctx, exchange, outcomes, header, dry_run)
+
+
+def _signals(ctx: RunContext, status: str, limit: int | None) -> list[SignalRow]:
+    sql = (
+        f"SELECT {SIGNAL_FIELDS} FROM signals WHERE status = ? "
+        "ORDER BY coalesce(signal_ts, received_at), seq"
+    )
+    params: list[Any] = [status]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [SignalRow(*row) for row in ctx.store.fetchall(sql, params)]
+
+
+class _Execution:
+    def __init__(self, ctx: RunContext, exchange: Exchange, dry_run: bool) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.mode = ctx.mode
+        self.exchange = exchange
+        self.dry_run = dry_run
+        self.settings = ctx.settings
+        self.rules: dict[str, MarketRules] = {}
+        self.hedge = False
+        self.account: Account | None = None
+        self.marks: dict[str, Decimal] | None = None
+
+    # --- once per run --------------------------------------------------------------------
+
+    def prepare(self, refresh_markets: bool) -> None:
+        ttl = self.settings.exchange.markets_ttl_s
+        markets = None if refresh_markets else cached_markets(self.store, self.mode, ttl)
+        if markets is None:
+            markets = self.exchange.fetch_markets()
+            save_markets(self.store, self.mode, markets)
+        self.rules = self.exchange.use_markets(markets)
+        self.exchange.sync_clock()
+        hedge = None if refresh_markets else cached_hedge_mode(self.store, self.mode, ttl)
+        if hedge is None:
+            hedge = self.exchange.hedge_mode()
+            save_hedge_mode(self.store, self.mode, hedge)
+        self.hedge = hedge
+        self.account = self.exchange.account()
+
+    def flush_journal(self) -> None:
+        record_exchange_calls(self.store, self.ctx.run_id, self.mode, self.exchange.journal())
+
+    # --- pending signals -----------------------------------------------------------------
+
+    def handle(self, signal: SignalRow) -> Outcome:
+        try:
+            if signal.action == "HOLD":
+                return self._finish(signal, "skipped", "HOLD: nothing to do", "skip", {})
+            if self._expired(signal):
+                age = self._age_s(signal)
+                reason = (
+                    f"signal is {age:.0f} s old; signal_ttl_s is {self.settings.risk.signal_ttl_s}"
+                )
+                return self._finish(signal, "expired", reason, "expire", {"age_s": age})
+            if signal.action == "CLOSE":
+                return self._close(signal)
+            return self._open(signal)
+        except _Abort as abort:
+            return abort.outcome
+        finally:
+            self.flush_journal()
+
+    def _open(self, signal: SignalRow) -> Outcome:
+        rules = self._rules_for(signal)
+        self._refuse_if_position_open(signal)
+        plan = self._plan(signal, rules)
+        if self.dry_run:
+            return Outcome(
+                signal,
+                "would execute",
+                None,
+                plan["quantity"],
+                plan["price"],
+                plan["stop_estimate"],
+                plan["take_profit_estimate"],
+            )
+        self._set_up_symbol(signal.symbol, plan["leverage"])
+        entry_id = client_order_id(signal.signal_id, Role.ENTRY)
+        if get_order(self.store, entry_id) is not None:  # belt and braces for invariant 1
+            raise AssertionError(f"entry {entry_id} already exists for pending signal")
+        with self.store.transaction():
+            record_decision(self.store, signal.seq, self.ctx.run_id, "accept", None, plan)
+            self._write_order(
+                signal,
+                Role.ENTRY,
+                entry_id,
+                signal.action,
+                "market",
+                plan["quantity"],
+                reduce_only=False,
+                trigger=None,
+            )
+            set_signal_status(self.store, signal.seq, "executing", None)
+        return self._after_entry_written(signal, entry_id)
+
+    def _after_entry_written(self, signal: SignalRow, entry_id: str) -> Outcome:
+        try:
+            report = self._send_order(signal, self._request_from_row(entry_id), entry_id)
+        except ExchangeRejected as exc:
+            reason = f"exchange rejected the entry ({exc.code}): {exc.exchange_message}"
+            self._set_status(signal, "rejected", reason)
+            return Outcome(signal, "rejected", reason, orders=[entry_id])
+        if report is None:
+            return Outcome(
+                signal,
+                "executing",
+                "entry outcome unknown; the next run looks it up",
+                orders=[entry_id],
+                failure=True,
+            )
+        if report.filled_qty <= 0:
+            reason = f"entry not filled (status {report.status})"
+            self._set_status(signal, "rejected", reason)
+            return Outcome(signal, "rejected", reason, orders=[entry_id], failure=True)
+        return self._protect(signal, report)
+
+    # --- protection ----------------------------------------------------------------------
+
+    def _protect(self, signal: SignalRow, entry: OrderReport) -> Outcome:
+        rules = self.rules[signal.symbol]
+        fill = entry.avg_price or signal.entry_price
+        assert fill is not None
+        risk = self.settings.risk
+        stop = stop_price_for(
+            signal.action, fill, signal.stop_loss, risk.default_stop_loss_pct, rules
+        )
+        target = take_profit_price_for(
+            signal.action, fill, signal.take_profit, risk.default_take_profit_pct, rules
+        )
+        outcome = Outcome(
+            signal,
+            "executed",
+            None,
+            entry.filled_qty,
+            fill,
+            stop,
+            target,
+            orders=[entry.client_order_id],
+        )
+        if not protection_is_valid(signal.action, fill, stop):
+            reason = f"filled at {fill}, already beyond the stop {stop}"
+            return self._emergency_close(signal, entry.filled_qty, outcome, reason)
+        try:
+            sl = self._place_protective(signal, Role.STOP_LOSS, entry.filled_qty, stop)
+        except ExchangeRejected as exc:
+            return self._emergency_close(signal, entry.filled_qty, outcome, str(exc))
+        outcome.orders.append(sl)
+        if target is not None and protection_is_valid(closing_side(signal.action), fill, target):
+            try:
+                outcome.orders.append(
+                    self._place_protective(signal, Role.TAKE_PROFIT, entry.filled_qty, target)
+                )
+            except (ExchangeRejected, ExchangeUnavailable) as exc:
+                outcome.reason = f"take-profit not placed: {exc}"
+                self._event(
+                    "take_profit_failed",
+                    "warning",
+                    signal.symbol,
+                    outcome.reason,
+                    {"signal_id": signal.signal_id},
+                )
+        self._set_status(signal, "executed", outcome.reason)
+        return outcome
+
+    def _place_protective(
+        self, signal: SignalRow, role: Role, qty: Decimal, trigger: Decimal
+    ) -> str:
+        """Place a reduce-only STOP_MARKET / TAKE_PROFIT_MARKET (Algo Order API). Before any
+        resend, the exchange is asked whether the previous attempt landed."""
+        cid = client_order_id(signal.signal_id, role)
+        existing = get_order(self.store, cid)
+        if existing is None:
+            with self.store.transaction():
+                self._write_order(
+                    signal,
+                    role,
+                    cid,
+                    closing_side(signal.action),
+                    role.value,
+                    qty,
+                    reduce_only=True,
+                    trigger=trigger,
+                )
+        elif self._already_placed(signal, existing):
+            return cid
+        for _attempt in range(PROTECTION_ATTEMPTS):
+            try:
+                report = self._send_order(signal, self._request_from_row(cid), cid)
+            except ExchangeRejected as exc:
+                if "duplicate" in exc.exchange_message.lower() and self._lookup(signal, cid, True):
+                    return cid  # an earlier attempt did land
+                raise
+            if report is not None:
+                return cid
+        raise ExchangeRejected(
+            None, f"{role.value} outcome still unknown after {PROTECTION_ATTEMPTS} attempts"
+        )
+
+    def _already_placed(self, signal: SignalRow, row: OrderRow) -> bool:
+        if row.status in (OrderStatus.OPEN, OrderStatus.FILLED):
+            return True
+        in_flight = OrderStatus(row.status).in_flight
+        return in_flight and self._lookup(signal, row.client_order_id, True) is not None
+
+    def _emergency_close(
+        self, signal: SignalRow, qty: Decimal, outcome: Outcome, why: str
+    ) -> Outcome:
+        """Invariant 2: no position stays open without a stop on the exchange."""
+        cid = client_order_id(signal.signal_id, Role.EXIT)
+        with self.store.transaction():
+            self._write_order(
+                signal,
+                Role.EXIT,
+                cid,
+                closing_side(signal.action),
+                "market",
+                qty,
+                reduce_only=True,
+                trigger=None,
+            )
+        try:
+            report = self._send_order(signal, self._request_from_row(cid), cid)
+        except ExchangeRejected as exc:
+            report, why = None, f"{why}; the close was rejected too: {exc}"
+        closed = report is not None and report.filled_qty >= qty
+        message = f"stop-loss could not be placed ({why}); position " + (
+            "closed at once" if closed else "CLOSE FAILED: close it by hand now"
+        )
+        self._event(
+            "stop_loss_failed",
+            "critical",
+            signal.symbol,
+            message,
+            {"signal_id": signal.signal_id, "exit_order": cid, "closed": closed},
+        )
+        outcome.orders.append(cid)
+        outcome.status, outcome.reason, outcome.failure = "executed", message, True
+        self._set_status(signal, "executed", message)
+        return outcome
+
+    # --- CLOSE signals -------------------------------------------------------------------
+
+    def _close(self, signal: SignalRow) -> Outcome:
+        self._rules_for(signal)
+        assert self.account is not None
+        position = self.account.position(signal.symbol)
+        if position is None:
+            return self._finish(
+                signal, "skipped", f"no open position on {signal.symbol}", "skip", {}
+            )
+        if self.dry_run:
+            return Outcome(signal, "would close", None, position.qty)
+        cid = client_order_id(signal.signal_id, Role.EXIT)
+        side = closing_side(position.side)
+        with self.store.transaction():
+            record_decision(
+                self.store,
+                signal.seq,
+                self.ctx.run_id,
+                "accept",
+                "close position",
+                {"position_qty": position.qty, "position_side": position.side},
+            )
+            self._write_order(
+                signal, Role.EXIT, cid, side, "market", position.qty, reduce_only=True, trigger=None
+            )
+            set_signal_status(self.store, signal.seq, "executing", None)
+        try:
+            report = self._send_order(signal, self._request_from_row(cid), cid)
+        except ExchangeRejected as exc:
+            reason = f"exchange rejected the close ({exc.code}): {exc.exchange_message}"
+            self._set_status(signal, "rejected", reason)
+            return Outcome(signal, "rejected", reason, orders=[cid], failure=True)
+        if report is None:
+            return Outcome(
+                signal,
+                "executing",
+                "close outcome unknown; the next run looks it up",
+                orders=[cid],
+                failure=True,
+            )
+        cancelled = self._cancel_protection(signal.symbol)
+        reason = f"closed {report.filled_qty}; cancelled {len(cancelled)} protective order(s)"
+        self._set_status(signal, "executed", reason)
+        return Outcome(
+            signal,
+            "executed",
+            reason,
+            report.filled_qty,
+            report.avg_price,
+            orders=[cid, *cancelled],
+        )
+
+    def _cancel_protection(self, symbol: str) -> list[str]:
+        cancelled = []
+        for order in self.exchange.open_orders(symbol, conditional=True):
+            if order.raw.get("reduceOnly") or order.raw.get("closePosition"):
+                assert order.exchange_order_id is not None
+                self.exchange.cancel_order(symbol, order.exchange_order_id, conditional=True)
+                cancelled.append(order.client_order_id)
+                if get_order(self.store, order.client_order_id):
+                    update_order(
+                        self.store, order.client_order_id, status=OrderStatus.CANCELED.value
+                    )
+        return cancelled
+
+    # --- resuming signals a previous run left in flight ----------------------------------
+
+    def resume(self, signal: SignalRow) -> Outcome:
+        try:
+            orders = orders_of_signal(self.store, signal.seq)
+            role = (
+                Role.EXIT
+                if Role.EXIT.value in orders and Role.ENTRY.value not in orders
+                else Role.ENTRY
+            )
+            main = orders.get(role.value)
+            if main is None:
+                self._set_status(signal, "pending", "resumed without an order; queued again")
+                return Outcome(signal, "pending", "no order was written; queued again")
+            report = self._resolve(signal, main)
+            if report is None:
+                return Outcome(
+                    signal,
+                    "executing",
+                    f"{role.value} outcome still unknown",
+                    orders=[main.client_order_id],
+                    failure=True,
+                )
+            if report.status is OrderStatus.NOT_FOUND or report.filled_qty <= 0:
+                reason = f"{role.value} was never filled ({report.status}); not re-sent"
+                self._set_status(signal, "rejected", reason)
+                return Outcome(signal, "rejected", reason, orders=[main.client_order_id])
+            if role is Role.ENTRY and Role.EXIT.value in orders:
+                exit_report = self._resolve(signal, orders[Role.EXIT.value])
+                reason = "stop-loss had failed; emergency close " + (
+                    "confirmed" if exit_report and exit_report.filled_qty > 0 else "NOT confirmed"
+                )
+                self._set_status(signal, "executed", reason)
+                return Outcome(
+                    signal,
+                    "executed",
+                    reason,
+                    orders=list(orders),
+                    failure=not (exit_report and exit_report.filled_qty > 0),
+                )
+            if role is Role.EXIT:
+                self._set_status(signal, "executed", f"closed {report.filled_qty} (resumed)")
+                return Outcome(
+                    signal,
+                    "executed",
+                    "close confirmed",
+                    report.filled_qty,
+                    report.avg_price,
+                    orders=[main.client_order_id],
+                )
+            return self._protect(signal, report)
+        except _Abort as abort:
+            return abort.outcome
+        finally:
+            self.flush_journal()
+
+    def _resolve(self, signal: SignalRow, row: OrderRow) -> OrderReport | None:
+        """The stored state of an order, asking the exchange when it is in flight."""
+        if not OrderStatus(row.status).in_flight:
+            return OrderReport(
+                row.client_order_id,
+                row.exchange_order_id,
+                OrderStatus(row.status),
+                row.filled_qty,
+                row.avg_price,
+            )
+        report = self._lookup(signal, row.client_order_id, row.kind != "market")
+        if report is not None:
+            return report
+        age = (self.ctx.now() - row.created_at).total_seconds()
+        if age < self.settings.exchange.unknown_order_grace_s:
+            return None
+        update_order(
+            self.store,
+            row.client_order_id,
+            status=OrderStatus.NOT_FOUND.value,
+            error=f"not found by client id {age:.0f} s after it was sent",
+        )
+        self._event(
+            "order_not_found",
+            "warning",
+            signal.symbol,
+            f"{row.client_order_id} not found on the exchange; given up, not re-sent",
+            {},
+        )
+        return OrderReport(row.client_order_id, None, OrderStatus.NOT_FOUND, Decimal(0), None)
+
+    # --- sending, with the unknown-outcome protocol --------------------------------------
+
+    def _send_order(self, signal: SignalRow, request: OrderRequest, cid: str) -> OrderReport | None:
+        """POST once. A rejection is recorded and re-raised. An unknown outcome is looked up
+        by client id; only what the exchange certainly never acted on is sent again.
+        Returns None while the outcome is still unknown."""
+        from qtrader.exchange.binance import NotSentError
+
+        for _ in range(2):
+            try:
+                report = self.exchange.place_order(request)
+            except ExchangeBanned as exc:
+                update_order(self.store, cid, status=OrderStatus.REJECTED.value, error=str(exc))
+                raise
+            except ExchangeRejected as exc:
+                update_order(
+                    self.store,
+                    cid,
+                    status=OrderStatus.REJECTED.value,
+                    error_code=exc.code,
+                    error=exc.exchange_message,
+                )
+                raise
+            except ExchangeUnavailable as exc:
+                update_order(self.store, cid, status=OrderStatus.UNKNOWN.value, error=str(exc))
+                report = self._lookup(signal, cid, request.kind != "market")
+                if report is None and isinstance(exc, NotSentError):
+                    continue  # the exchange refused it unprocessed: sending again is safe
+            if report is not None:
+                self._order_answered(cid, report)
+            return report
+        return None
+
+    def _lookup(self, signal: SignalRow, cid: str, conditional: bool) -> OrderReport | None:
+        wait = float(self.settings.exchange.retry_wait_s)
+        for attempt in range(LOOKUP_ATTEMPTS):
+            try:
+                report = self.exchange.order_by_client_id(signal.symbol, cid, conditional)
+            except ExchangeRejected as exc:
+                if exc.kind == "not_found":
+                    return None
+                raise
+            except ExchangeUnavailable:
+                time.sleep(wait * (2**attempt))
+                continue
+            self._order_answered(cid, report)
+            return report
+        return None
+
+    def _order_answered(self, cid: str, report: OrderReport) -> None:
+        update_order(
+            self.store,
+            cid,
+            status=report.status.value,
+            exchange_order_id=report.exchange_order_id,
+            filled_qty=report.filled_qty,
+            avg_price=report.avg_price,
+            raw_response=report.raw,
+            error=None,
+        )
+
+    # --- checks and sizing ---------------------------------------------------------------
+
+    def _rules_for(self, signal: SignalRow) -> MarketRules:
+        rules = self.rules.get(signal.symbol)
+        if rules is None:
+            self._reject(
+                signal, f"{signal.symbol} is not a listed USDⓈ-M perpetual on {self.exchange.host}"
+            )
+        elif not rules.trading:
+            self._reject(signal, f"{signal.symbol} is not trading (status {rules.status})")
+        assert rules is not None
+        return rules
+
+    def _refuse_if_position_open(self, signal: SignalRow) -> None:
+        assert self.account is not None
+        position = self.account.position(signal.symbol)
+        if position is None or (self.settings.risk.pyramiding and position.side == signal.action):
+            return
+        side = "long" if position.side == "BUY" else "short"
+        if position.side == signal.action:
+            reason = f"already {side} {position.qty} {signal.symbol}; pyramiding is off"
+        else:
+            reason = f"a {side} {signal.symbol} position is open; opposite signals are not acted on"
+        raise _Abort(
+            self._finish(signal, "skipped", reason, "skip", {"position_qty": position.qty})
+        )
+
+    def _plan(self, signal: SignalRow, rules: MarketRules) -> dict[str, Any]:
+        risk = self.settings.risk
+        if signal.confidence is not None and signal.confidence < risk.confidence_threshold:
+            self._reject(
+                signal, f"confidence {signal.confidence} < threshold {risk.confidence_threshold}"
+            )
+        price = signal.entry_price or self._mark_price(signal)
+        requested = int(signal.leverage) if signal.leverage is not None else risk.max_leverage
+        leverage = min(requested, risk.max_leverage)
+        stop_estimate = stop_price_for(
+            signal.action, price, signal.stop_loss, risk.default_stop_loss_pct, rules
+        )
+        assert self.account is not None
+        inputs = SizingInputs(
+            method=risk.sizing,
+            equity=self.account.equity,
+            available=self.account.available,
+            leverage=leverage,
+            max_position_usd=risk.max_position_usd,
+            risk_per_trade=risk.risk_per_trade,
+            confidence_threshold=risk.confidence_threshold,
+        )
+        try:
+            notional, explain = target_notional(
+                inputs, price, stop_estimate, signal.confidence, signal.position_size_usd
+            )
+            quantity = order_quantity(notional, price, rules)
+        except SizingRejected as exc:
+            self._reject(signal, str(exc), {"price": price, "leverage": leverage})
+        margin = quantity * price / leverage
+        plan = {
+            "price": price,
+            "price_source": "signal" if signal.entry_price else "mark",
+            "leverage": leverage,
+            "leverage_requested": requested,
+            "leverage_clamped": requested != leverage,
+            "sizing": explain,
+            "quantity": quantity,
+            "step_size": rules.step_size,
+            "tick_size": rules.tick_size,
+            "min_notional": rules.min_notional,
+            "order_notional": quantity * price,
+            "margin_required": margin,
+            "available": self.account.available,
+            "stop_estimate": stop_estimate,
+            "take_profit_estimate": take_profit_price_for(
+                signal.action, price, signal.take_profit, risk.default_take_profit_pct, rules
+            ),
+            "hedge_mode": self.hedge,
+        }
+        if margin > self.account.available:
+            self._reject(
+                signal,
+                f"margin insufficient: needs {margin:.2f} USDT at {leverage}x, "
+                f"available {self.account.available:.2f}",
+                plan,
+            )
+        return plan
+
+    def _mark_price(self, signal: SignalRow) -> Decimal:
+        if self.marks is None:
+            self.marks = self.exchange.mark_prices()
+        price = self.marks.get(signal.symbol)
+        if price is None:
+            self._reject(
+                signal, f"no price for {signal.symbol}: the signal has none, no mark price"
+            )
+        assert price is not None
+        return price
+
+    def _set_up_symbol(self, symbol: str, leverage: int) -> None:
+        margin = self.settings.exchange.margin_mode
+        if symbol_setup(self.store, self.mode, symbol) == (leverage, margin):
+            return
+        self.exchange.set_margin_mode(symbol, margin)
+        self.exchange.set_leverage(symbol, leverage)
+        save_symbol_setup(self.store, self.mode, symbol, leverage, margin)
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def _write_order(
+        self,
+        signal: SignalRow,
+        role: Role,
+        cid: str,
+        side: str,
+        kind: str,
+        qty: Decimal,
+        reduce_only: bool,
+        trigger: Decimal | None,
+    ) -> None:
+        position_side = None
+        if self.hedge:
+            opened_by = signal.action if role is Role.ENTRY else closing_side(side)
+            position_side = "LONG" if opened_by == "BUY" else "SHORT"
+        insert_order(
+            self.store,
+            self.ctx.run_id,
+            self.mode,
+            client_order_id=cid,
+            signal_seq=signal.seq,
+            signal_id=signal.signal_id,
+            role=role.value,
+            symbol=signal.symbol,
+            side=side,
+            kind=kind,
+            position_side=position_side,
+            reduce_only=reduce_only,
+            requested_qty=qty,
+            trigger_price=trigger,
+            status=OrderStatus.SUBMITTING.value,
+        )
+
+    def _request_from_row(self, cid: str) -> OrderRequest:
+        row = self.store.fetchone(
+            "SELECT symbol, side, requested_qty, reduce_only, position_side, trigger_price, kind "
+            "FROM orders WHERE client_order_id = ?",
+            [cid],
+        )
+        assert row is not None
+        symbol, side, qty, reduce_only, position_side, trigger, kind = row
+        return OrderRequest(
+            symbol=symbol,
+            side=side,
+            quantity=qty,
+            client_order_id=cid,
+            reduce_only=reduce_only,
+            position_side=position_side,
+            trigger_price=trigger,
+            kind=kind,
+        )
+
+    def _finish(
+        self, signal: SignalRow, status: str, reason: str, outcome: str, detail: dict
+    ) -> Outcome:
+        if not self.dry_run:
+            with self.store.transaction():
+                record_decision(self.store, signal.seq, self.ctx.run_id, outcome, reason, detail)
+                set_signal_status(self.store, signal.seq, status, reason)
+        return Outcome(signal, status if not self.dry_run else f"would be {status}", reason)
+
+    def _reject(self, signal: SignalRow, reason: str, detail: dict | None = None) -> None:
+        raise _Abort(self._finish(signal, "rejected", reason, "reject", detail or {}))
+
+    def _set_status(self, signal: SignalRow, status: str, reason: str | None) -> None:
+        set_signal_status(self.store, signal.seq, status, reason)
+
+    def _event(self, kind: str, severity: str, symbol: str, message: str, data: dict) -> None:
+        logger.log("ERROR" if severity == "critical" else "WARNING", "{}: {}", kind, message)
+        self.store.execute(
+            "INSERT INTO events (ts, run_id, kind, severity, symbol, message, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                self.ctx.now(),
+                self.ctx.run_id,
+                kind,
+                severity,
+                symbol,
+                message,
+                json.dumps(data, default=str),
+            ],
+        )
+
+    def _age_s(self, signal: SignalRow) -> float:
+        return (self.ctx.now() - (signal.signal_ts or signal.received_at)).total_seconds()
+
+    def _expired(self, signal: SignalRow) -> bool:
+        return self._age_s(signal) > self.settings.risk.signal_ttl_s
+
+
+def _result(
+    ctx: RunContext, exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: bool
+) -> Result:
+    failed = [o for o in outcomes if o.failure]
+    columns = [
+        "signal_id",
+        "symbol",
+        "action",
+        "status",
+        "quantity",
+        "avg_price",
+        "stop_loss",
+        "take_profit",
+        "orders / reason",
+    ]
+    rows = [
+        [
+            o.signal.signal_id[:24],
+            o.signal.symbol,
+            o.signal.action,
+            o.status,
+            o.quantity,
+            o.avg_price,
+            o.stop_loss,
+            o.take_profit,
+            o.reason or " ".join(o.orders),
+        ]
+        for o in outcomes
+    ]
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    result = Result(
+        data={
+            "exchange": exchange.host,
+            "dry_run": dry_run,
+            "counts": counts,
+            "signals": [o.as_dict() for o in outcomes],
+        },
+        tables=[Table("signals" + (" (dry run: nothing sent)" if dry_run else ""), columns, rows)],
+        lines=[header + (" · DRY RUN" if dry_run else "")],
+        summary={"counts": counts, "exchange": exchange.host, "dry_run": dry_run},
+    )
+    if failed:
+        result.exit_code, result.outcome = ExitCode.FAILURE, "failed"
+        result.error = "; ".join(f"{o.signal.signal_id}: {o.reason}" for o in failed)
+    return result
