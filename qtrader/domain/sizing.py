@@ -131,11 +131,11 @@ def round_toward_entry(price: Decimal, side: str, kind: str, tick: Decimal) -> D
 
 
 def round_down(value: Decimal, step: Decimal) -> Decimal:
-    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    return plain((value / step).to_integral_value(rounding=ROUND_FLOOR) * step)
 
 
 def round_up(value: Decimal, step: Decimal) -> Decimal:
-    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+    return plain((value / step).to_integral_value(rounding=ROUND_CEILING) * step)
 
 
 def _offset(fill: Decimal, pct: Decimal, toward_loss: bool, side: str) -> Decimal:

@@ -23,6 +23,7 @@ from typing import Any
 from loguru import logger
 
 from qtrader.domain.market import MarketRules
+from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
 from qtrader.domain.sizing import (
     SizingInputs,
@@ -161,7 +162,8 @@ def _signals(ctx: RunContext, status: str, limit: int | None) -> list[SignalRow]
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [SignalRow(*row) for row in ctx.store.fetchall(sql, params)]
+    rows = ctx.store.fetchall(sql, params)
+    return [SignalRow(*(plain(v) if isinstance(v, Decimal) else v for v in row)) for row in rows]
 
 
 class _Execution:
@@ -176,6 +178,7 @@ class _Execution:
         self.hedge = False
         self.account: Account | None = None
         self.marks: dict[str, Decimal] | None = None
+        self._requests: dict[str, OrderRequest] = {}  # written this run: no need to read back
 
     # --- once per run --------------------------------------------------------------------
 
@@ -233,8 +236,8 @@ class _Execution:
             )
         self._set_up_symbol(signal.symbol, plan["leverage"])
         entry_id = client_order_id(signal.signal_id, Role.ENTRY)
-        if get_order(self.store, entry_id) is not None:  # belt and braces for invariant 1
-            raise AssertionError(f"entry {entry_id} already exists for pending signal")
+        # orders.client_order_id is the primary key: a second entry row for this signal
+        # cannot be written, so it cannot be sent (invariant 1).
         with self.store.transaction():
             record_decision(self.store, signal.seq, self.ctx.run_id, "accept", None, plan)
             self._write_order(
@@ -325,7 +328,9 @@ class _Execution:
         """Place a reduce-only STOP_MARKET / TAKE_PROFIT_MARKET (Algo Order API). Before any
         resend, the exchange is asked whether the previous attempt landed."""
         cid = client_order_id(signal.signal_id, role)
-        existing = get_order(self.store, cid)
+        # an entry written in this run cannot have protective rows from an earlier one
+        entry_is_new = client_order_id(signal.signal_id, Role.ENTRY) in self._requests
+        existing = None if entry_is_new else get_order(self.store, cid)
         if existing is None:
             with self.store.transaction():
                 self._write_order(
@@ -748,8 +753,20 @@ class _Execution:
             trigger_price=trigger,
             status=OrderStatus.SUBMITTING.value,
         )
+        self._requests[cid] = OrderRequest(
+            symbol=signal.symbol,
+            side=side,
+            quantity=qty,
+            client_order_id=cid,
+            reduce_only=reduce_only,
+            position_side=position_side,
+            trigger_price=trigger,
+            kind=kind,
+        )
 
     def _request_from_row(self, cid: str) -> OrderRequest:
+        if cid in self._requests:
+            return self._requests[cid]
         row = self.store.fetchone(
             "SELECT symbol, side, requested_qty, reduce_only, position_side, trigger_price, kind "
             "FROM orders WHERE client_order_id = ?",

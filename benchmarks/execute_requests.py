@@ -1,0 +1,114 @@
+"""Budgets for `execute`: requests ≤ 3N + 3 with a warm market cache, and qtrader's own
+overhead per signal (network excluded) under 5 ms.
+
+Runs the real CLI in-process against the Binance wire-format stand-in from the tests
+(`responses`, no network). A first run warms the market cache and sets leverage for each
+symbol; then N new signals are executed and measured:
+- requests: every HTTP request the adapter sent during the measured run;
+- overhead: wall time of the run minus the time spent inside the HTTP layer (ccxt's
+  transport plus the mocked response) and minus ccxt's rate limiter sleeping between
+  requests (it paces requests to Binance's weight limits on purpose; reported separately).
+
+    python benchmarks/execute_requests.py [--n 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import responses
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from qtrader.cli import app
+from tests.binance_fake import FakeBinance
+
+SYMBOLS = (
+    ("BTCUSDT", 50000, 49000, 52000),
+    ("ETHUSDT", 3000, 2940, 3120),
+    ("SOLUSDT", 140, 137, 146),
+)
+
+
+def signals(prefix: str, n: int) -> str:
+    lines = []
+    for i in range(n):
+        symbol, price, stop, target = SYMBOLS[i % len(SYMBOLS)]
+        lines.append(json.dumps({
+            "intent_id": f"{prefix}-{i}", "symbol": symbol, "side": "BUY", "confidence": 0.8,
+            "position_size_usd": 500, "leverage": 3, "entry_price": price, "stop_loss": stop,
+            "take_profit": target}))  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=50)
+    args = parser.parse_args()
+    env = {"BINANCE_API_KEY": "bench-key-000000", "BINANCE_API_SECRET": "bench-secret-000000",
+           "QTRADER_RISK_SIZING": "signal", "QTRADER_RISK_MAX_POSITION_USD": "1000",
+           "QTRADER_RISK_MAX_TRADES_PER_HOUR": "off"}  # fmt: skip
+    os.environ.update(env)
+    runner = CliRunner()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
+    ):
+        db = str(Path(tmp) / "bench.duckdb")
+        fake = FakeBinance(wallet="10000000").install(mock)
+        base = ["--db", db, "--log-level", "error"]
+        runner.invoke(app, [*base, "pull-signals", "--from", "-"], input=signals("warm", 3))
+        runner.invoke(app, [*base, "--testnet", "execute"])  # warms markets + symbol set-up
+        fake.positions.clear()
+        runner.invoke(app, [*base, "pull-signals", "--from", "-"], input=signals("run", args.n))
+        fake.sent.clear()
+        from qtrader.exchange.binance import _JournalingBinance
+
+        http_ms: list[float] = []
+        throttle_ms: list[float] = []
+        real_fetch, real_throttle = _JournalingBinance.fetch, _JournalingBinance.throttle
+
+        def timed(real, into):
+            def wrapper(self, *a, **k):
+                start = time.perf_counter()
+                try:
+                    return real(self, *a, **k)
+                finally:
+                    into.append((time.perf_counter() - start) * 1000)
+
+            return wrapper
+
+        _JournalingBinance.fetch = timed(real_fetch, http_ms)
+        _JournalingBinance.throttle = timed(real_throttle, throttle_ms)
+        start = time.perf_counter()
+        result = runner.invoke(app, [*base, "--testnet", "--json", "execute"])
+        wall_ms = (time.perf_counter() - start) * 1000
+        _JournalingBinance.fetch, _JournalingBinance.throttle = real_fetch, real_throttle
+    doc = json.loads(result.stdout)
+    executed = doc["counts"].get("executed", 0)
+    requests = len(fake.sent)
+    overhead = (wall_ms - sum(http_ms) - sum(throttle_ms)) / args.n
+    report = {
+        "signals": args.n,
+        "executed": executed,
+        "requests": requests,
+        "request_budget_3n_plus_3": 3 * args.n + 3,
+        "wall_ms": round(wall_ms, 1),
+        "http_layer_ms": round(sum(http_ms), 1),
+        "rate_limiter_sleep_ms": round(sum(throttle_ms), 1),
+        "overhead_ms_per_signal": round(overhead, 3),
+        "overhead_budget_ms": 5,
+        "ok": requests <= 3 * args.n + 3 and overhead < 5 and executed == args.n,
+    }
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""A stateful Binance USDⓈ-M futures stand-in on top of `responses`.
+
+It answers in Binance's wire format (shapes from the USDⓈ-M REST docs and ccxt's fixtures),
+remembers orders by client id (so lookups behave as on the exchange), and records every
+request so tests can assert what was *sent*. Faults are scripted per endpoint:
+`fail_next(path, method, kind)` where kind is an error body dict, an HTTP status, or
+"timeout_after_accept" (the exchange takes the order, the answer never arrives).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+import responses
+
+FIXTURES = Path(__file__).parent / "binance"
+HOST = "https://demo-fapi.binance.com"
+SIGNED = re.compile(r"signature=[0-9a-f]{64}")
+
+
+@dataclass
+class Sent:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    raw: str  # the query string or form body, as sent
+
+    @property
+    def signed(self) -> bool:
+        return bool(SIGNED.search(self.raw)) and "X-MBX-APIKEY" in self.headers
+
+
+@dataclass
+class FakeBinance:
+    host: str = HOST
+    marks: dict[str, str] = field(default_factory=lambda: {"BTCUSDT": "50000", "ETHUSDT": "3000",
+                                                           "SOLUSDT": "140"})  # fmt: skip
+    hedge: bool = False
+    wallet: str = "10000"
+    positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (symbol, side) → amt
+    orders: dict[str, dict] = field(default_factory=dict)  # client id → order
+    algo_orders: dict[str, dict] = field(default_factory=dict)
+    sent: list[Sent] = field(default_factory=list)
+    faults: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    server_time_offset_ms: int = 0
+    _ids: Any = field(default_factory=lambda: itertools.count(4082542011))
+
+    # --- set-up --------------------------------------------------------------------------
+
+    def install(self, mock: responses.RequestsMock) -> FakeBinance:
+        routes = {
+            ("GET", "/fapi/v1/exchangeInfo"): self._exchange_info,
+            ("GET", "/fapi/v1/time"): lambda p: {"serverTime": int(time.time() * 1000) + self.server_time_offset_ms},
+            ("GET", "/fapi/v1/positionSide/dual"): lambda p: {"dualSidePosition": self.hedge},
+            ("GET", "/fapi/v3/account"): self._account,
+            ("GET", "/fapi/v1/premiumIndex"): self._premium_index,
+            ("POST", "/fapi/v1/leverage"): lambda p: {"leverage": int(p["leverage"]),
+                                                      "maxNotionalValue": "1000000", "symbol": p["symbol"]},
+            ("POST", "/fapi/v1/marginType"): lambda p: {"code": 200, "msg": "success"},
+            ("POST", "/fapi/v1/order"): self._new_order,
+            ("GET", "/fapi/v1/order"): self._query_order,
+            ("POST", "/fapi/v1/algoOrder"): self._new_algo_order,
+            ("GET", "/fapi/v1/algoOrder"): self._query_algo_order,
+            ("GET", "/fapi/v1/openAlgoOrders"): self._open_algo_orders,
+            ("DELETE", "/fapi/v1/algoOrder"): self._cancel_algo_order,
+        }  # fmt: skip
+        for (method, path), handler in routes.items():
+            mock.add_callback(method, re.compile(re.escape(self.host + path) + r"(\?.*)?$"),
+                              callback=self._wrap(method, path, handler))  # fmt: skip
+        return self
+
+    def fail_next(self, path: str, method: str, *kinds: Any) -> None:
+        self.faults.setdefault((method, path), []).extend(kinds)
+
+    def position(self, symbol: str, amount: str, side: str = "BOTH") -> None:
+        self.positions[(symbol, side)] = Decimal(amount)
+
+    # --- what was sent -------------------------------------------------------------------
+
+    def calls(self, path: str | None = None, method: str | None = None) -> list[Sent]:
+        return [s for s in self.sent if (path is None or s.path == path)
+                and (method is None or s.method == method)]  # fmt: skip
+
+    def order_posts(self) -> list[Sent]:
+        return self.calls("/fapi/v1/order", "POST")
+
+    def algo_posts(self) -> list[Sent]:
+        return self.calls("/fapi/v1/algoOrder", "POST")
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _wrap(self, method: str, path: str, handler):
+        def callback(request):
+            parts = urlsplit(request.url)
+            body = (
+                request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
+            )
+            raw = parts.query + ("&" if parts.query and body else "") + body
+            params = dict(parse_qsl(raw))
+            self.sent.append(Sent(method, parts.path, params, dict(request.headers), raw))
+            queue = self.faults.get((method, path))
+            if queue:
+                fault = queue.pop(0)
+                if fault == "timeout_after_accept":
+                    handler(params)
+                    raise requests.exceptions.ReadTimeout("read timed out")
+                if fault == "timeout":
+                    raise requests.exceptions.ConnectTimeout("connect timed out")
+                if isinstance(fault, int):
+                    return fault, {}, json.dumps({"code": -1003, "msg": "Too many requests; banned"
+                                                  if fault == 418 else "Too many requests"})  # fmt: skip
+                return 400, {}, json.dumps(fault)
+            result = handler(params)
+            if isinstance(result, tuple):
+                return result
+            return 200, {"Content-Type": "application/json"}, json.dumps(result)
+
+        return callback
+
+    def _exchange_info(self, params: dict) -> dict:
+        return json.loads((FIXTURES / "exchangeInfo.json").read_text())
+
+    def _premium_index(self, params: dict) -> list[dict]:
+        return [{"symbol": s, "markPrice": p, "indexPrice": p, "estimatedSettlePrice": p,
+                 "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
+                 "nextFundingTime": 1763712000000, "time": 1763700000000}
+                for s, p in self.marks.items()]  # fmt: skip
+
+    def _account(self, params: dict) -> dict:
+        positions = [{"symbol": s, "positionSide": side, "positionAmt": str(amt),
+                      "unrealizedProfit": "0.00000000", "isolatedMargin": "0.00000000",
+                      "notional": str(amt * Decimal(self.marks.get(s, "1"))), "isolatedWallet": "0",
+                      "initialMargin": "0", "maintMargin": "0", "updateTime": 1763700000000}
+                     for (s, side), amt in self.positions.items() if amt != 0]  # fmt: skip
+        return {"totalInitialMargin": "0.00000000", "totalMaintMargin": "0.00000000",
+                "totalWalletBalance": self.wallet, "totalUnrealizedProfit": "0.00000000",
+                "totalMarginBalance": self.wallet, "totalPositionInitialMargin": "0.00000000",
+                "totalOpenOrderInitialMargin": "0.00000000", "totalCrossWalletBalance": self.wallet,
+                "totalCrossUnPnl": "0.00000000", "availableBalance": self.wallet,
+                "maxWithdrawAmount": self.wallet,
+                "assets": [{"asset": "USDT", "walletBalance": self.wallet, "unrealizedProfit": "0.00000000",
+                            "marginBalance": self.wallet, "maintMargin": "0.00000000",
+                            "initialMargin": "0.00000000", "positionInitialMargin": "0.00000000",
+                            "openOrderInitialMargin": "0.00000000", "crossWalletBalance": self.wallet,
+                            "crossUnPnl": "0.00000000", "availableBalance": self.wallet,
+                            "maxWithdrawAmount": self.wallet, "updateTime": 1763700000000}],
+                "positions": positions}  # fmt: skip
+
+    def _new_order(self, params: dict) -> dict:
+        cid = params["newClientOrderId"]
+        qty = Decimal(params["quantity"])
+        price = Decimal(self.marks[params["symbol"]])
+        side = params.get("positionSide", "BOTH")
+        signed = qty if params["side"] == "BUY" else -qty
+        key = (params["symbol"], side)
+        self.positions[key] = self.positions.get(key, Decimal(0)) + signed
+        order = {"orderId": next(self._ids), "symbol": params["symbol"], "status": "FILLED",
+                 "clientOrderId": cid, "price": "0.00", "avgPrice": f"{price:.5f}",
+                 "origQty": params["quantity"], "executedQty": params["quantity"],
+                 "cumQty": params["quantity"], "cumQuote": f"{qty * price:.5f}", "timeInForce": "GTC",
+                 "type": "MARKET", "reduceOnly": params.get("reduceOnly") == "true",
+                 "closePosition": False, "side": params["side"], "positionSide": side,
+                 "stopPrice": "0.00", "workingType": "CONTRACT_PRICE", "priceProtect": False,
+                 "origType": "MARKET", "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER",
+                 "goodTillDate": 0, "updateTime": 1763700000123}  # fmt: skip
+        self.orders[cid] = order
+        return order
+
+    def _query_order(self, params: dict) -> Any:
+        order = self.orders.get(params.get("origClientOrderId", ""))
+        if order is None:
+            return 400, {}, json.dumps({"code": -2013, "msg": "Order does not exist."})
+        return {**order, "time": 1763700000100}
+
+    def _new_algo_order(self, params: dict) -> dict:
+        cid = params["clientAlgoId"]
+        order = {"algoId": next(self._ids), "clientAlgoId": cid, "algoType": "CONDITIONAL",
+                 "orderType": params["type"], "symbol": params["symbol"], "side": params["side"],
+                 "positionSide": params.get("positionSide", "BOTH"), "timeInForce": "GTC",
+                 "quantity": params.get("quantity", "0"), "algoStatus": "NEW",
+                 "triggerPrice": params["triggerPrice"], "price": "0.00", "icebergQuantity": None,
+                 "selfTradePreventionMode": "EXPIRE_MAKER", "workingType": params.get("workingType"),
+                 "priceMatch": "NONE", "closePosition": params.get("closePosition") == "true",
+                 "priceProtect": False, "reduceOnly": params.get("reduceOnly") == "true",
+                 "createTime": 1763700000200, "updateTime": 1763700000200, "triggerTime": 0,
+                 "goodTillDate": 0}  # fmt: skip
+        self.algo_orders[cid] = order
+        return order
+
+    def _query_algo_order(self, params: dict) -> Any:
+        order = self.algo_orders.get(params.get("clientAlgoId", ""))
+        if order is None:
+            return 400, {}, json.dumps({"code": -2013, "msg": "Order does not exist."})
+        return order
+
+    def _open_algo_orders(self, params: dict) -> list[dict]:
+        return [o for o in self.algo_orders.values() if o["algoStatus"] == "NEW"
+                and o["symbol"] == params.get("symbol", o["symbol"])]  # fmt: skip
+
+    def _cancel_algo_order(self, params: dict) -> dict:
+        order = next(o for o in self.algo_orders.values() if str(o["algoId"]) == params["algoId"])
+        order["algoStatus"] = "CANCELED"
+        return {"algoId": order["algoId"], "clientAlgoId": order["clientAlgoId"], "code": "200",
+                "msg": "success"}  # fmt: skip
