@@ -62,6 +62,7 @@ from qtrader.store.orders import (
     orders_of_signal,
     record_decision,
     record_exchange_calls,
+    request_columns,
     update_order,
 )
 from qtrader.store.signals import SIGNAL_FIELDS, set_signal_status
@@ -736,24 +737,7 @@ class _Execution:
         if self.hedge:
             opened_by = signal.action if role is Role.ENTRY else closing_side(side)
             position_side = "LONG" if opened_by == "BUY" else "SHORT"
-        insert_order(
-            self.store,
-            self.ctx.run_id,
-            self.mode,
-            client_order_id=cid,
-            signal_seq=signal.seq,
-            signal_id=signal.signal_id,
-            role=role.value,
-            symbol=signal.symbol,
-            side=side,
-            kind=kind,
-            position_side=position_side,
-            reduce_only=reduce_only,
-            requested_qty=qty,
-            trigger_price=trigger,
-            status=OrderStatus.SUBMITTING.value,
-        )
-        self._requests[cid] = OrderRequest(
+        request = OrderRequest(
             symbol=signal.symbol,
             side=side,
             quantity=qty,
@@ -763,6 +747,17 @@ class _Execution:
             trigger_price=trigger,
             kind=kind,
         )
+        insert_order(
+            self.store,
+            self.ctx.run_id,
+            self.mode,
+            signal_seq=signal.seq,
+            signal_id=signal.signal_id,
+            role=role.value,
+            status=OrderStatus.SUBMITTING.value,
+            **request_columns(request),
+        )
+        self._requests[cid] = request
 
     def _request_from_row(self, cid: str) -> OrderRequest:
         if cid in self._requests:

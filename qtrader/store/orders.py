@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from qtrader.clock import utcnow
+from qtrader.exchange.port import OrderRequest
 from qtrader.store.db import Store
 
 _CLIENT_ID_PARAMS = ("newClientOrderId", "clientAlgoId", "origClientOrderId")
@@ -35,6 +36,20 @@ _ROW_COLUMNS = (
     "client_order_id, signal_seq, role, symbol, side, kind, status, requested_qty, filled_qty, "
     "avg_price, trigger_price, exchange_order_id, created_at"
 )
+
+
+def request_columns(request: OrderRequest) -> dict[str, Any]:
+    """The `orders` columns that describe what is (to be) sent."""
+    return {
+        "client_order_id": request.client_order_id,
+        "symbol": request.symbol,
+        "side": request.side,
+        "kind": request.kind,
+        "position_side": request.position_side,
+        "reduce_only": request.reduce_only,
+        "requested_qty": request.quantity,
+        "trigger_price": request.trigger_price,
+    }
 
 
 def insert_order(store: Store, run_id: int, mode: str, **fields: Any) -> None:
