@@ -447,3 +447,28 @@ def test_halt_exits_3_before_any_request(binance, db_path):
     result = invoke("--testnet", "execute")
     assert result.exit_code == 3 and "trading is halted: kill switch" in result.stderr
     assert binance.sent == []
+
+
+def test_two_entries_for_one_symbol_in_one_run_open_only_one_position(binance, db_path):
+    pull({**BUY, "intent_id": "first"}, {**BUY, "intent_id": "second", "confidence": 0.9})
+    code, doc = execute()
+    assert code == 0
+    status = {s["signal_id"]: (s["status"], s["reason"]) for s in doc["signals"]}
+    assert status["first"][0] == "executed"
+    assert status["second"] == (
+        "skipped",
+        "an entry for BTCUSDT was already sent in this run; pyramiding is off",
+    )
+    assert len(binance.order_posts()) == 1
+
+
+def test_margin_is_spent_as_entries_are_planned(binance, db_path):
+    binance.wallet = "300"  # 300 USDT × 3x leverage = 900 USDT of notional in all
+    pull({**BUY, "intent_id": "a", "position_size_usd": 600},
+         {**BUY, "intent_id": "b", "symbol": "ETHUSDT", "entry_price": 3000, "stop_loss": 2900,
+          "take_profit": 3200, "position_size_usd": 600})  # fmt: skip
+    code, doc = execute()
+    assert code == 0
+    (a, b) = doc["signals"]
+    assert a["status"] == "executed" and a["quantity"] == "0.012"
+    assert b["status"] == "executed" and b["quantity"] == "0.1"  # capped: 100 USDT margin left

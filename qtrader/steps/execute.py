@@ -3,18 +3,22 @@
 Each signal is a small state machine kept in DuckDB, so a crash or timeout anywhere resumes
 where it stopped and never sends an entry twice (invariant 1):
 
-    pending ──▶ executing (entry row written, committed, *then* the POST)
+    pending ──▶ executing (entry row committed, *then* the POST)
                  ├─ entry filled ─▶ stop-loss ─▶ take-profit ─▶ executed
                  ├─ entry rejected ─▶ rejected
                  └─ entry outcome unknown ─▶ (next run) look up by client id first
 
 A position is never left without a stop (invariant 2): if the stop-loss cannot be placed,
 the position is closed at once with a reduce-only market order and the event is stored.
+
+Writes go through a WriteBatch and are committed where durability matters: every new entry
+row of the run together, before the first entry is sent; a CLOSE's exit row before it is
+sent; everything else at the end. A protective order's row may not be durable when it is
+sent, so resuming always looks a protective order up by client id before sending it.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,29 +51,22 @@ from qtrader.exchange.port import (
 )
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
+from qtrader.store.batch import WriteBatch
 from qtrader.store.exchange_cache import (
     cached_hedge_mode,
     cached_markets,
     save_hedge_mode,
     save_markets,
     save_symbol_setup,
-    symbol_setup,
+    symbol_setups,
 )
-from qtrader.store.orders import (
-    OrderRow,
-    get_order,
-    insert_order,
-    orders_of_signal,
-    record_decision,
-    record_exchange_calls,
-    request_columns,
-    update_order,
-)
-from qtrader.store.signals import SIGNAL_FIELDS, set_signal_status
+from qtrader.store.orders import OrderRow, get_order, orders_of_signal, request_columns
+from qtrader.store.signals import SIGNAL_FIELDS
 from qtrader.store.state import HALT_KEY, get_state
 
 LOOKUP_ATTEMPTS = 3
 PROTECTION_ATTEMPTS = 3
+CLOSE = "close"
 
 
 @dataclass
@@ -143,15 +140,15 @@ def execute(
     in_flight = _signals(ctx, "executing", None)
     pending = _signals(ctx, "pending", max_signals)
     if not in_flight and not pending:
-        return _result(ctx, exchange, [], header, dry_run)
+        return _result(exchange, [], header, dry_run)
     run = _Execution(ctx, exchange, dry_run)
     try:
         run.prepare(refresh_markets)
         outcomes = [run.resume(signal) for signal in in_flight]
-        outcomes += [run.handle(signal) for signal in pending]
+        outcomes += run.handle_pending(pending)
     finally:
-        run.flush_journal()
-    return _result(ctx, exchange, outcomes, header, dry_run)
+        run.commit()
+    return _result(exchange, outcomes, header, dry_run)
 
 
 def _signals(ctx: RunContext, status: str, limit: int | None) -> list[SignalRow]:
@@ -175,11 +172,15 @@ class _Execution:
         self.exchange = exchange
         self.dry_run = dry_run
         self.settings = ctx.settings
+        self.batch = WriteBatch(ctx.run_id, ctx.mode)
         self.rules: dict[str, MarketRules] = {}
         self.hedge = False
         self.account: Account | None = None
         self.marks: dict[str, Decimal] | None = None
-        self._requests: dict[str, OrderRequest] = {}  # written this run: no need to read back
+        self.setups: dict[str, tuple[int, str]] = {}
+        self.holding: set[str] = set()  # symbols with a position, or an entry sent this run
+        self.available = Decimal(0)  # margin left for this run's entries
+        self._requests: dict[str, OrderRequest] = {}  # rows written this run
 
     # --- once per run --------------------------------------------------------------------
 
@@ -197,66 +198,103 @@ class _Execution:
             save_hedge_mode(self.store, self.mode, hedge)
         self.hedge = hedge
         self.account = self.exchange.account()
+        self.holding = {p.symbol for p in self.account.positions}
+        self.available = self.account.available
+        self.setups = symbol_setups(self.store, self.mode)
 
-    def flush_journal(self) -> None:
-        record_exchange_calls(self.store, self.ctx.run_id, self.mode, self.exchange.journal())
+    def commit(self) -> None:
+        self.batch.exchange_calls(self.exchange.journal())
+        self.batch.commit(self.store)
 
-    # --- pending signals -----------------------------------------------------------------
+    # --- pending signals: decide all, commit the entries, then send ----------------------
 
-    def handle(self, signal: SignalRow) -> Outcome:
-        try:
-            if signal.action == "HOLD":
-                return self._finish(signal, "skipped", "HOLD: nothing to do", "skip", {})
-            if self._expired(signal):
-                age = self._age_s(signal)
-                reason = (
-                    f"signal is {age:.0f} s old; signal_ttl_s is {self.settings.risk.signal_ttl_s}"
-                )
-                return self._finish(signal, "expired", reason, "expire", {"age_s": age})
-            if signal.action == "CLOSE":
-                return self._close(signal)
-            return self._open(signal)
-        except _Abort as abort:
-            return abort.outcome
-        finally:
-            self.flush_journal()
+    def handle_pending(self, signals: list[SignalRow]) -> list[Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        accepted: list[tuple[SignalRow, Any]] = []
+        for signal in signals:
+            try:
+                accepted.append((signal, self._decide(signal)))
+            except _Abort as abort:
+                outcomes[signal.seq] = abort.outcome
+        if self.dry_run:
+            outcomes |= {s.seq: self._would(s, plan) for s, plan in accepted}
+            return [outcomes[s.seq] for s in signals]
+        entries = self._write_entries([(s, p) for s, p in accepted if p != CLOSE], outcomes)
+        self.commit()  # every entry row is durable before the first entry is sent
+        for signal, plan in accepted:
+            if signal.seq in outcomes:
+                continue
+            try:
+                if plan == CLOSE:
+                    outcomes[signal.seq] = self._close(signal)
+                else:
+                    outcomes[signal.seq] = self._send_entry(signal, entries[signal.seq])
+            except _Abort as abort:
+                outcomes[signal.seq] = abort.outcome
+        return [outcomes[s.seq] for s in signals]
 
-    def _open(self, signal: SignalRow) -> Outcome:
+    def _decide(self, signal: SignalRow) -> Any:
+        """A plan (dict) for an entry, CLOSE, or _Abort with the final outcome."""
+        if signal.action == "HOLD":
+            self._finish(signal, "skipped", "HOLD: nothing to do", "skip", {})
+        if self._expired(signal):
+            age = self._age_s(signal)
+            reason = f"signal is {age:.0f} s old; signal_ttl_s is {self.settings.risk.signal_ttl_s}"
+            self._finish(signal, "expired", reason, "expire", {"age_s": age})
         rules = self._rules_for(signal)
+        if signal.action == "CLOSE":
+            return CLOSE
         self._refuse_if_position_open(signal)
         plan = self._plan(signal, rules)
-        if self.dry_run:
-            return Outcome(
-                signal,
-                "would execute",
-                None,
-                plan["quantity"],
-                plan["price"],
-                plan["stop_estimate"],
-                plan["take_profit_estimate"],
-            )
-        self._set_up_symbol(signal.symbol, plan["leverage"])
-        entry_id = client_order_id(signal.signal_id, Role.ENTRY)
-        # orders.client_order_id is the primary key: a second entry row for this signal
-        # cannot be written, so it cannot be sent (invariant 1).
-        with self.store.transaction():
-            record_decision(self.store, signal.seq, self.ctx.run_id, "accept", None, plan)
+        self.holding.add(signal.symbol)
+        self.available -= plan["margin_required"]
+        return plan
+
+    def _would(self, signal: SignalRow, plan: Any) -> Outcome:
+        if plan == CLOSE:
+            assert self.account is not None
+            position = self.account.position(signal.symbol)
+            if position is None:
+                return Outcome(signal, "would be skipped", f"no open position on {signal.symbol}")
+            return Outcome(signal, "would close", None, position.qty)
+        return Outcome(
+            signal,
+            "would execute",
+            None,
+            plan["quantity"],
+            plan["price"],
+            plan["stop_estimate"],
+            plan["take_profit_estimate"],
+        )
+
+    def _write_entries(self, accepted: list[tuple[SignalRow, dict]], outcomes: dict) -> dict:
+        entries = {}
+        for signal, plan in accepted:
+            try:
+                self._set_up_symbol(signal.symbol, plan["leverage"])
+            except ExchangeRejected as exc:
+                reason = f"could not set leverage/margin mode ({exc.code}): {exc.exchange_message}"
+                outcomes[signal.seq] = self._finish_quietly(signal, "rejected", reason, plan)
+                continue
+            cid = client_order_id(signal.signal_id, Role.ENTRY)
+            self.batch.decision(signal.seq, "accept", None, plan)
             self._write_order(
                 signal,
                 Role.ENTRY,
-                entry_id,
+                cid,
                 signal.action,
                 "market",
                 plan["quantity"],
                 reduce_only=False,
                 trigger=None,
             )
-            set_signal_status(self.store, signal.seq, "executing", None)
-        return self._after_entry_written(signal, entry_id)
+            self.batch.set_signal_status(signal.seq, "executing", None)
+            entries[signal.seq] = cid
+        return entries
 
-    def _after_entry_written(self, signal: SignalRow, entry_id: str) -> Outcome:
+    def _send_entry(self, signal: SignalRow, entry_id: str) -> Outcome:
         try:
-            report = self._send_order(signal, self._request_from_row(entry_id), entry_id)
+            report = self._send_order(signal, self._request(entry_id), entry_id)
         except ExchangeRejected as exc:
             reason = f"exchange rejected the entry ({exc.code}): {exc.exchange_message}"
             self._set_status(signal, "rejected", reason)
@@ -273,11 +311,11 @@ class _Execution:
             reason = f"entry not filled (status {report.status})"
             self._set_status(signal, "rejected", reason)
             return Outcome(signal, "rejected", reason, orders=[entry_id], failure=True)
-        return self._protect(signal, report)
+        return self._protect(signal, report, resuming=False)
 
     # --- protection ----------------------------------------------------------------------
 
-    def _protect(self, signal: SignalRow, entry: OrderReport) -> Outcome:
+    def _protect(self, signal: SignalRow, entry: OrderReport, resuming: bool) -> Outcome:
         rules = self.rules[signal.symbol]
         fill = entry.avg_price or signal.entry_price
         assert fill is not None
@@ -302,14 +340,17 @@ class _Execution:
             reason = f"filled at {fill}, already beyond the stop {stop}"
             return self._emergency_close(signal, entry.filled_qty, outcome, reason)
         try:
-            sl = self._place_protective(signal, Role.STOP_LOSS, entry.filled_qty, stop)
+            outcome.orders.append(
+                self._place_protective(signal, Role.STOP_LOSS, entry.filled_qty, stop, resuming)
+            )
         except ExchangeRejected as exc:
             return self._emergency_close(signal, entry.filled_qty, outcome, str(exc))
-        outcome.orders.append(sl)
         if target is not None and protection_is_valid(closing_side(signal.action), fill, target):
             try:
                 outcome.orders.append(
-                    self._place_protective(signal, Role.TAKE_PROFIT, entry.filled_qty, target)
+                    self._place_protective(
+                        signal, Role.TAKE_PROFIT, entry.filled_qty, target, resuming
+                    )
                 )
             except (ExchangeRejected, ExchangeUnavailable) as exc:
                 outcome.reason = f"take-profit not placed: {exc}"
@@ -324,31 +365,30 @@ class _Execution:
         return outcome
 
     def _place_protective(
-        self, signal: SignalRow, role: Role, qty: Decimal, trigger: Decimal
+        self, signal: SignalRow, role: Role, qty: Decimal, trigger: Decimal, resuming: bool
     ) -> str:
-        """Place a reduce-only STOP_MARKET / TAKE_PROFIT_MARKET (Algo Order API). Before any
-        resend, the exchange is asked whether the previous attempt landed."""
+        """A reduce-only STOP_MARKET / TAKE_PROFIT_MARKET (Algo Order API). When resuming, the
+        exchange is asked first whether an earlier run already placed it."""
         cid = client_order_id(signal.signal_id, role)
-        # an entry written in this run cannot have protective rows from an earlier one
-        entry_is_new = client_order_id(signal.signal_id, Role.ENTRY) in self._requests
-        existing = None if entry_is_new else get_order(self.store, cid)
+        existing = get_order(self.store, cid) if resuming else None
+        if existing is not None and existing.status in (OrderStatus.OPEN, OrderStatus.FILLED):
+            return cid
         if existing is None:
-            with self.store.transaction():
-                self._write_order(
-                    signal,
-                    role,
-                    cid,
-                    closing_side(signal.action),
-                    role.value,
-                    qty,
-                    reduce_only=True,
-                    trigger=trigger,
-                )
-        elif self._already_placed(signal, existing):
+            self._write_order(
+                signal,
+                role,
+                cid,
+                closing_side(signal.action),
+                role.value,
+                qty,
+                reduce_only=True,
+                trigger=trigger,
+            )
+        if resuming and self._lookup(signal, cid, conditional=True) is not None:
             return cid
         for _attempt in range(PROTECTION_ATTEMPTS):
             try:
-                report = self._send_order(signal, self._request_from_row(cid), cid)
+                report = self._send_order(signal, self._request(cid), cid)
             except ExchangeRejected as exc:
                 if "duplicate" in exc.exchange_message.lower() and self._lookup(signal, cid, True):
                     return cid  # an earlier attempt did land
@@ -359,30 +399,23 @@ class _Execution:
             None, f"{role.value} outcome still unknown after {PROTECTION_ATTEMPTS} attempts"
         )
 
-    def _already_placed(self, signal: SignalRow, row: OrderRow) -> bool:
-        if row.status in (OrderStatus.OPEN, OrderStatus.FILLED):
-            return True
-        in_flight = OrderStatus(row.status).in_flight
-        return in_flight and self._lookup(signal, row.client_order_id, True) is not None
-
     def _emergency_close(
         self, signal: SignalRow, qty: Decimal, outcome: Outcome, why: str
     ) -> Outcome:
         """Invariant 2: no position stays open without a stop on the exchange."""
         cid = client_order_id(signal.signal_id, Role.EXIT)
-        with self.store.transaction():
-            self._write_order(
-                signal,
-                Role.EXIT,
-                cid,
-                closing_side(signal.action),
-                "market",
-                qty,
-                reduce_only=True,
-                trigger=None,
-            )
+        self._write_order(
+            signal,
+            Role.EXIT,
+            cid,
+            closing_side(signal.action),
+            "market",
+            qty,
+            reduce_only=True,
+            trigger=None,
+        )
         try:
-            report = self._send_order(signal, self._request_from_row(cid), cid)
+            report = self._send_order(signal, self._request(cid), cid)
         except ExchangeRejected as exc:
             report, why = None, f"{why}; the close was rejected too: {exc}"
         closed = report is not None and report.filled_qty >= qty
@@ -404,32 +437,32 @@ class _Execution:
     # --- CLOSE signals -------------------------------------------------------------------
 
     def _close(self, signal: SignalRow) -> Outcome:
-        self._rules_for(signal)
         assert self.account is not None
         position = self.account.position(signal.symbol)
         if position is None:
-            return self._finish(
-                signal, "skipped", f"no open position on {signal.symbol}", "skip", {}
-            )
-        if self.dry_run:
-            return Outcome(signal, "would close", None, position.qty)
+            self._finish(signal, "skipped", f"no open position on {signal.symbol}", "skip", {})
+        assert position is not None
         cid = client_order_id(signal.signal_id, Role.EXIT)
-        side = closing_side(position.side)
-        with self.store.transaction():
-            record_decision(
-                self.store,
-                signal.seq,
-                self.ctx.run_id,
-                "accept",
-                "close position",
-                {"position_qty": position.qty, "position_side": position.side},
-            )
-            self._write_order(
-                signal, Role.EXIT, cid, side, "market", position.qty, reduce_only=True, trigger=None
-            )
-            set_signal_status(self.store, signal.seq, "executing", None)
+        self.batch.decision(
+            signal.seq,
+            "accept",
+            "close position",
+            {"position_qty": position.qty, "position_side": position.side},
+        )
+        self._write_order(
+            signal,
+            Role.EXIT,
+            cid,
+            closing_side(position.side),
+            "market",
+            position.qty,
+            reduce_only=True,
+            trigger=None,
+        )
+        self.batch.set_signal_status(signal.seq, "executing", None)
+        self.commit()  # the exit row is durable before it is sent
         try:
-            report = self._send_order(signal, self._request_from_row(cid), cid)
+            report = self._send_order(signal, self._request(cid), cid)
         except ExchangeRejected as exc:
             reason = f"exchange rejected the close ({exc.code}): {exc.exchange_message}"
             self._set_status(signal, "rejected", reason)
@@ -461,67 +494,59 @@ class _Execution:
                 assert order.exchange_order_id is not None
                 self.exchange.cancel_order(symbol, order.exchange_order_id, conditional=True)
                 cancelled.append(order.client_order_id)
-                if get_order(self.store, order.client_order_id):
-                    update_order(
-                        self.store, order.client_order_id, status=OrderStatus.CANCELED.value
-                    )
+                self.batch.update_order(order.client_order_id, status=OrderStatus.CANCELED.value)
         return cancelled
 
     # --- resuming signals a previous run left in flight ----------------------------------
 
     def resume(self, signal: SignalRow) -> Outcome:
         try:
-            orders = orders_of_signal(self.store, signal.seq)
-            role = (
-                Role.EXIT
-                if Role.EXIT.value in orders and Role.ENTRY.value not in orders
-                else Role.ENTRY
-            )
-            main = orders.get(role.value)
-            if main is None:
-                self._set_status(signal, "pending", "resumed without an order; queued again")
-                return Outcome(signal, "pending", "no order was written; queued again")
-            report = self._resolve(signal, main)
-            if report is None:
-                return Outcome(
-                    signal,
-                    "executing",
-                    f"{role.value} outcome still unknown",
-                    orders=[main.client_order_id],
-                    failure=True,
-                )
-            if report.status is OrderStatus.NOT_FOUND or report.filled_qty <= 0:
-                reason = f"{role.value} was never filled ({report.status}); not re-sent"
-                self._set_status(signal, "rejected", reason)
-                return Outcome(signal, "rejected", reason, orders=[main.client_order_id])
-            if role is Role.ENTRY and Role.EXIT.value in orders:
-                exit_report = self._resolve(signal, orders[Role.EXIT.value])
-                reason = "stop-loss had failed; emergency close " + (
-                    "confirmed" if exit_report and exit_report.filled_qty > 0 else "NOT confirmed"
-                )
-                self._set_status(signal, "executed", reason)
-                return Outcome(
-                    signal,
-                    "executed",
-                    reason,
-                    orders=list(orders),
-                    failure=not (exit_report and exit_report.filled_qty > 0),
-                )
-            if role is Role.EXIT:
-                self._set_status(signal, "executed", f"closed {report.filled_qty} (resumed)")
-                return Outcome(
-                    signal,
-                    "executed",
-                    "close confirmed",
-                    report.filled_qty,
-                    report.avg_price,
-                    orders=[main.client_order_id],
-                )
-            return self._protect(signal, report)
+            return self._resume(signal)
         except _Abort as abort:
             return abort.outcome
         finally:
-            self.flush_journal()
+            self.commit()
+
+    def _resume(self, signal: SignalRow) -> Outcome:
+        orders = orders_of_signal(self.store, signal.seq)
+        is_close = Role.EXIT.value in orders and Role.ENTRY.value not in orders
+        role = Role.EXIT if is_close else Role.ENTRY
+        main = orders.get(role.value)
+        if main is None:
+            self._set_status(signal, "pending", "resumed without an order; queued again")
+            return Outcome(signal, "pending", "no order was written; queued again")
+        report = self._resolve(signal, main)
+        if report is None:
+            return Outcome(
+                signal,
+                "executing",
+                f"{role.value} outcome still unknown",
+                orders=[main.client_order_id],
+                failure=True,
+            )
+        if report.status is OrderStatus.NOT_FOUND or report.filled_qty <= 0:
+            reason = f"{role.value} was never filled ({report.status}); not re-sent"
+            self._set_status(signal, "rejected", reason)
+            return Outcome(signal, "rejected", reason, orders=[main.client_order_id])
+        if is_close:
+            self._set_status(signal, "executed", f"closed {report.filled_qty} (resumed)")
+            return Outcome(
+                signal,
+                "executed",
+                "close confirmed",
+                report.filled_qty,
+                report.avg_price,
+                orders=[main.client_order_id],
+            )
+        if Role.EXIT.value in orders:
+            exit_report = self._resolve(signal, orders[Role.EXIT.value])
+            closed = exit_report is not None and exit_report.filled_qty > 0
+            reason = "stop-loss had failed; emergency close " + (
+                "confirmed" if closed else "NOT confirmed"
+            )
+            self._set_status(signal, "executed", reason)
+            return Outcome(signal, "executed", reason, orders=list(orders), failure=not closed)
+        return self._protect(signal, report, resuming=True)
 
     def _resolve(self, signal: SignalRow, row: OrderRow) -> OrderReport | None:
         """The stored state of an order, asking the exchange when it is in flight."""
@@ -539,8 +564,7 @@ class _Execution:
         age = (self.ctx.now() - row.created_at).total_seconds()
         if age < self.settings.exchange.unknown_order_grace_s:
             return None
-        update_order(
-            self.store,
+        self.batch.update_order(
             row.client_order_id,
             status=OrderStatus.NOT_FOUND.value,
             error=f"not found by client id {age:.0f} s after it was sent",
@@ -566,11 +590,10 @@ class _Execution:
             try:
                 report = self.exchange.place_order(request)
             except ExchangeBanned as exc:
-                update_order(self.store, cid, status=OrderStatus.REJECTED.value, error=str(exc))
+                self.batch.update_order(cid, status=OrderStatus.REJECTED.value, error=str(exc))
                 raise
             except ExchangeRejected as exc:
-                update_order(
-                    self.store,
+                self.batch.update_order(
                     cid,
                     status=OrderStatus.REJECTED.value,
                     error_code=exc.code,
@@ -578,7 +601,7 @@ class _Execution:
                 )
                 raise
             except ExchangeUnavailable as exc:
-                update_order(self.store, cid, status=OrderStatus.UNKNOWN.value, error=str(exc))
+                self.batch.update_order(cid, status=OrderStatus.UNKNOWN.value, error=str(exc))
                 report = self._lookup(signal, cid, request.kind != "market")
                 if report is None and isinstance(exc, NotSentError):
                     continue  # the exchange refused it unprocessed: sending again is safe
@@ -604,8 +627,7 @@ class _Execution:
         return None
 
     def _order_answered(self, cid: str, report: OrderReport) -> None:
-        update_order(
-            self.store,
+        self.batch.update_order(
             cid,
             status=report.status.value,
             exchange_order_id=report.exchange_order_id,
@@ -623,24 +645,29 @@ class _Execution:
             self._reject(
                 signal, f"{signal.symbol} is not a listed USDⓈ-M perpetual on {self.exchange.host}"
             )
-        elif not rules.trading:
-            self._reject(signal, f"{signal.symbol} is not trading (status {rules.status})")
         assert rules is not None
+        if not rules.trading:
+            self._reject(signal, f"{signal.symbol} is not trading (status {rules.status})")
         return rules
 
     def _refuse_if_position_open(self, signal: SignalRow) -> None:
+        if signal.symbol not in self.holding:
+            return
         assert self.account is not None
         position = self.account.position(signal.symbol)
-        if position is None or (self.settings.risk.pyramiding and position.side == signal.action):
+        same_side = position is None or position.side == signal.action
+        if self.settings.risk.pyramiding and same_side:
             return
+        if position is None:
+            reason = f"an entry for {signal.symbol} was already sent in this run; pyramiding is off"
+            self._finish(signal, "skipped", reason, "skip", {})
+        assert position is not None
         side = "long" if position.side == "BUY" else "short"
         if position.side == signal.action:
             reason = f"already {side} {position.qty} {signal.symbol}; pyramiding is off"
         else:
             reason = f"a {side} {signal.symbol} position is open; opposite signals are not acted on"
-        raise _Abort(
-            self._finish(signal, "skipped", reason, "skip", {"position_qty": position.qty})
-        )
+        self._finish(signal, "skipped", reason, "skip", {"position_qty": position.qty})
 
     def _plan(self, signal: SignalRow, rules: MarketRules) -> dict[str, Any]:
         risk = self.settings.risk
@@ -658,7 +685,7 @@ class _Execution:
         inputs = SizingInputs(
             method=risk.sizing,
             equity=self.account.equity,
-            available=self.account.available,
+            available=self.available,
             leverage=leverage,
             max_position_usd=risk.max_position_usd,
             risk_per_trade=risk.risk_per_trade,
@@ -685,18 +712,18 @@ class _Execution:
             "min_notional": rules.min_notional,
             "order_notional": quantity * price,
             "margin_required": margin,
-            "available": self.account.available,
+            "available": self.available,
             "stop_estimate": stop_estimate,
             "take_profit_estimate": take_profit_price_for(
                 signal.action, price, signal.take_profit, risk.default_take_profit_pct, rules
             ),
             "hedge_mode": self.hedge,
         }
-        if margin > self.account.available:
+        if margin > self.available:
             self._reject(
                 signal,
                 f"margin insufficient: needs {margin:.2f} USDT at {leverage}x, "
-                f"available {self.account.available:.2f}",
+                f"available {self.available:.2f}",
                 plan,
             )
         return plan
@@ -713,12 +740,14 @@ class _Execution:
         return price
 
     def _set_up_symbol(self, symbol: str, leverage: int) -> None:
+        """Margin mode and leverage, set once per symbol and remembered in DuckDB."""
         margin = self.settings.exchange.margin_mode
-        if symbol_setup(self.store, self.mode, symbol) == (leverage, margin):
+        if self.setups.get(symbol) == (leverage, margin):
             return
         self.exchange.set_margin_mode(symbol, margin)
         self.exchange.set_leverage(symbol, leverage)
         save_symbol_setup(self.store, self.mode, symbol, leverage, margin)
+        self.setups[symbol] = (leverage, margin)
 
     # --- bookkeeping ---------------------------------------------------------------------
 
@@ -747,10 +776,7 @@ class _Execution:
             trigger_price=trigger,
             kind=kind,
         )
-        insert_order(
-            self.store,
-            self.ctx.run_id,
-            self.mode,
+        self.batch.add_order(
             signal_seq=signal.seq,
             signal_id=signal.signal_id,
             role=role.value,
@@ -759,7 +785,7 @@ class _Execution:
         )
         self._requests[cid] = request
 
-    def _request_from_row(self, cid: str) -> OrderRequest:
+    def _request(self, cid: str) -> OrderRequest:
         if cid in self._requests:
             return self._requests[cid]
         row = self.store.fetchone(
@@ -772,44 +798,38 @@ class _Execution:
         return OrderRequest(
             symbol=symbol,
             side=side,
-            quantity=qty,
+            quantity=plain(qty),
             client_order_id=cid,
             reduce_only=reduce_only,
             position_side=position_side,
-            trigger_price=trigger,
+            trigger_price=plain(trigger) if trigger is not None else None,
             kind=kind,
         )
 
     def _finish(
         self, signal: SignalRow, status: str, reason: str, outcome: str, detail: dict
+    ) -> None:
+        """Record the signal's final status and stop handling it."""
+        raise _Abort(self._finish_quietly(signal, status, reason, detail, outcome))
+
+    def _finish_quietly(
+        self, signal: SignalRow, status: str, reason: str, detail: dict, outcome: str = "reject"
     ) -> Outcome:
-        if not self.dry_run:
-            with self.store.transaction():
-                record_decision(self.store, signal.seq, self.ctx.run_id, outcome, reason, detail)
-                set_signal_status(self.store, signal.seq, status, reason)
-        return Outcome(signal, status if not self.dry_run else f"would be {status}", reason)
+        if self.dry_run:
+            return Outcome(signal, f"would be {status}", reason)
+        self.batch.decision(signal.seq, outcome, reason, detail)
+        self.batch.set_signal_status(signal.seq, status, reason)
+        return Outcome(signal, status, reason)
 
     def _reject(self, signal: SignalRow, reason: str, detail: dict | None = None) -> None:
-        raise _Abort(self._finish(signal, "rejected", reason, "reject", detail or {}))
+        self._finish(signal, "rejected", reason, "reject", detail or {})
 
     def _set_status(self, signal: SignalRow, status: str, reason: str | None) -> None:
-        set_signal_status(self.store, signal.seq, status, reason)
+        self.batch.set_signal_status(signal.seq, status, reason)
 
     def _event(self, kind: str, severity: str, symbol: str, message: str, data: dict) -> None:
         logger.log("ERROR" if severity == "critical" else "WARNING", "{}: {}", kind, message)
-        self.store.execute(
-            "INSERT INTO events (ts, run_id, kind, severity, symbol, message, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                self.ctx.now(),
-                self.ctx.run_id,
-                kind,
-                severity,
-                symbol,
-                message,
-                json.dumps(data, default=str),
-            ],
-        )
+        self.batch.event(kind, severity, symbol, message, data)
 
     def _age_s(self, signal: SignalRow) -> float:
         return (self.ctx.now() - (signal.signal_ts or signal.received_at)).total_seconds()
@@ -818,9 +838,7 @@ class _Execution:
         return self._age_s(signal) > self.settings.risk.signal_ttl_s
 
 
-def _result(
-    ctx: RunContext, exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: bool
-) -> Result:
+def _result(exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: bool) -> Result:
     failed = [o for o in outcomes if o.failure]
     columns = [
         "signal_id",

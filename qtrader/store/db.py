@@ -56,19 +56,19 @@ class Store:
         """
         if not rows:
             return
-        types = self._types_of(table)
+        types = self.column_types(table)
         select = ", ".join(f"unnest(?::{types[column]}[])" for column in columns)
         values = [list(column) for column in zip(*rows, strict=True)]
         self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select}", values)
 
-    def _types_of(self, table: str) -> dict[str, str]:
-        if table not in self._column_types:
-            rows = self.fetchall(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = ?",
-                [table],
-            )
-            self._column_types[table] = dict(rows)
+    def column_types(self, table: str) -> dict[str, str]:
+        """Column → SQL type, for every table read in one query (information_schema is slow)."""
+        if not self._column_types:
+            for name, column, data_type in self.fetchall(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'main'"
+            ):
+                self._column_types.setdefault(name, {})[column] = data_type
         return self._column_types[table]
 
     def close(self) -> None:

@@ -38,14 +38,6 @@ def save_hedge_mode(store: Store, mode: str, hedge: bool) -> None:
     set_state(store, f"position_mode:{mode}", {"hedge": hedge, "checked_at": utcnow().isoformat()})
 
 
-def symbol_setup(store: Store, mode: str, symbol: str) -> tuple[int, str] | None:
-    row = store.fetchone(
-        "SELECT leverage, margin_mode FROM symbol_setup WHERE mode = ? AND symbol = ?",
-        [mode, symbol],
-    )
-    return (int(row[0]), str(row[1])) if row else None
-
-
 def save_symbol_setup(store: Store, mode: str, symbol: str, leverage: int, margin: str) -> None:
     store.execute(
         "INSERT INTO symbol_setup VALUES (?, ?, ?, ?, ?) ON CONFLICT (mode, symbol) DO UPDATE "
@@ -57,3 +49,11 @@ def save_symbol_setup(store: Store, mode: str, symbol: str, leverage: int, margi
 
 def _stale(fetched_at: datetime, ttl_s: int) -> bool:
     return utcnow() - fetched_at > timedelta(seconds=ttl_s)
+
+
+def symbol_setups(store: Store, mode: str) -> dict[str, tuple[int, str]]:
+    """Every symbol's remembered (leverage, margin mode) for this mode, in one query."""
+    rows = store.fetchall(
+        "SELECT symbol, leverage, margin_mode FROM symbol_setup WHERE mode = ?", [mode]
+    )
+    return {symbol: (int(leverage), str(margin)) for symbol, leverage, margin in rows}

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from qtrader.clock import utcnow
 from qtrader.domain.signal import ParsedRecord
 from qtrader.store.db import Store
 
@@ -103,21 +102,3 @@ SIGNAL_FIELDS = (
     "seq, signal_id, symbol, action, confidence, position_size_usd, leverage, entry_price, "
     "stop_loss, take_profit, signal_ts, received_at, status"
 )
-
-
-def signals_to_execute(store: Store, limit: int | None) -> list[tuple]:
-    """Signals in flight (resumed first), then pending ones, oldest first."""
-    rows = store.fetchall(
-        f"SELECT {SIGNAL_FIELDS} FROM signals WHERE status IN ('executing', 'pending') "
-        "ORDER BY status = 'pending', coalesce(signal_ts, received_at), seq"
-        + (" LIMIT ?" if limit is not None else ""),
-        [limit] if limit is not None else [],
-    )
-    return rows
-
-
-def set_signal_status(store: Store, seq: int, status: str, reason: str | None) -> None:
-    store.execute(
-        "UPDATE signals SET status = ?, reason = ?, updated_at = ? WHERE seq = ?",
-        [status, reason, utcnow(), seq],
-    )
