@@ -30,6 +30,8 @@ from qtrader.exchange.port import (
     ExchangeBanned,
     ExchangeRejected,
     ExchangeUnavailable,
+    Fill,
+    IncomeRow,
     OrderReport,
     OrderRequest,
     PositionInfo,
@@ -252,6 +254,51 @@ class BinanceUsdm:
                 exchange_order_id, unified, params={"trigger": conditional}
             )
         )
+
+    def fills(self, symbol: str, since_ms: int | None = None, limit: int = 1000) -> list[Fill]:
+        """User trades of one symbol (GET /fapi/v1/userTrades), oldest first."""
+        params: dict[str, Any] = {"symbol": symbol, "limit": limit}
+        if since_ms is not None:
+            params["startTime"] = since_ms
+        rows = self._read(lambda: self.client.fapiPrivateGetUserTrades(params))
+        return [
+            Fill(
+                trade_id=str(r["id"]),
+                order_id=str(r["orderId"]),
+                symbol=r["symbol"],
+                side=r["side"],
+                position_side=r.get("positionSide", "BOTH"),
+                qty=Decimal(str(r["qty"])),
+                price=Decimal(str(r["price"])),
+                commission=Decimal(str(r["commission"])),
+                commission_asset=r["commissionAsset"],
+                realized_pnl=Decimal(str(r.get("realizedPnl", "0"))),
+                maker=bool(r.get("maker")),
+                ts_ms=int(r["time"]),
+                raw=r,
+            )
+            for r in rows
+        ]
+
+    def income(self, since_ms: int | None = None, limit: int = 1000) -> list[IncomeRow]:
+        """The income ledger, all symbols (GET /fapi/v1/income), oldest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if since_ms is not None:
+            params["startTime"] = since_ms
+        rows = self._read(lambda: self.client.fapiPrivateGetIncome(params))
+        return [
+            IncomeRow(
+                tran_id=str(r["tranId"]),
+                symbol=r.get("symbol") or None,
+                income_type=r["incomeType"],
+                amount=Decimal(str(r["income"])),
+                asset=r["asset"],
+                trade_id=str(r["tradeId"]) if r.get("tradeId") else None,
+                ts_ms=int(r["time"]),
+                raw=r,
+            )
+            for r in rows
+        ]
 
     def journal(self) -> list[dict[str, Any]]:
         """Requests sent since the last call (then forgotten)."""

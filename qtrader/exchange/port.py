@@ -67,6 +67,39 @@ class Account:
 
 
 @dataclass(frozen=True)
+class Fill:
+    """One user trade: the exchange's record of (part of) an order filling."""
+
+    trade_id: str
+    order_id: str
+    symbol: str
+    side: str  # BUY | SELL
+    position_side: str
+    qty: Decimal
+    price: Decimal
+    commission: Decimal  # as Binance reports it, in commission_asset
+    commission_asset: str
+    realized_pnl: Decimal
+    maker: bool
+    ts_ms: int
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IncomeRow:
+    """One row of the income ledger: funding fees, commissions, realized PnL, transfers…"""
+
+    tran_id: str
+    symbol: str | None
+    income_type: str  # FUNDING_FEE | COMMISSION | REALIZED_PNL | TRANSFER | …
+    amount: Decimal  # signed, in asset
+    asset: str
+    trade_id: str | None
+    ts_ms: int
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class OrderRequest:
     symbol: str
     side: str  # BUY | SELL
@@ -92,4 +125,6 @@ class Exchange(Protocol):
     def order_by_client_id(self, symbol: str, client_id: str, conditional: bool) -> OrderReport: ...
     def open_orders(self, symbol: str | None, conditional: bool) -> list[OrderReport]: ...
     def cancel_order(self, symbol: str, exchange_order_id: str, conditional: bool) -> None: ...
+    def fills(self, symbol: str, since_ms: int | None = None) -> list[Fill]: ...
+    def income(self, since_ms: int | None = None) -> list[IncomeRow]: ...
     def journal(self) -> list[dict[str, Any]]: ...

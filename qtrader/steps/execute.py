@@ -19,7 +19,6 @@ sent, so resuming always looks a protective order up by client id before sending
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -64,7 +63,6 @@ from qtrader.store.orders import OrderRow, get_order, orders_of_signal, request_
 from qtrader.store.signals import SIGNAL_FIELDS
 from qtrader.store.state import HALT_KEY, get_state
 
-LOOKUP_ATTEMPTS = 3
 PROTECTION_ATTEMPTS = 3
 CLOSE = "close"
 
@@ -611,20 +609,18 @@ class _Execution:
         return None
 
     def _lookup(self, signal: SignalRow, cid: str, conditional: bool) -> OrderReport | None:
-        wait = float(self.settings.exchange.retry_wait_s)
-        for attempt in range(LOOKUP_ATTEMPTS):
-            try:
-                report = self.exchange.order_by_client_id(signal.symbol, cid, conditional)
-            except ExchangeRejected as exc:
-                if exc.kind == "not_found":
-                    return None
-                raise
-            except ExchangeUnavailable:
-                time.sleep(wait * (2**attempt))
-                continue
-            self._order_answered(cid, report)
-            return report
-        return None
+        """The order as the exchange knows it by client id; None if it does not (or cannot
+        say now: the adapter already retried with tenacity back-off)."""
+        try:
+            report = self.exchange.order_by_client_id(signal.symbol, cid, conditional)
+        except ExchangeRejected as exc:
+            if exc.kind == "not_found":
+                return None
+            raise
+        except ExchangeUnavailable:
+            return None
+        self._order_answered(cid, report)
+        return report
 
     def _order_answered(self, cid: str, report: OrderReport) -> None:
         self.batch.update_order(
