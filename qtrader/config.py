@@ -70,8 +70,34 @@ class RiskSettings:
     )
     max_open_positions: int | None = setting(5, "max concurrently open positions", min=1)
     max_total_exposure_usd: Decimal | None = setting(Decimal("3000"), "max sum of notionals", gt=0)
+    max_exposure_x_equity: Decimal | None = setting(
+        Decimal("3"), "max sum of notionals as a multiple of equity", gt=0
+    )
+    max_symbol_exposure_usd: Decimal | None = setting(
+        None, "max notional on one symbol (with pyramiding)", gt=0
+    )
     max_trades_per_hour: int | None = setting(20, "max entries per rolling hour", min=1)
+    max_trades_per_day: int | None = setting(100, "max entries per UTC day", min=1)
     pyramiding: bool = setting(False, "allow adding to an open position")
+    max_entries_per_symbol: int = setting(
+        3, "with pyramiding: entries into one open position", min=1
+    )
+    opposite_signal: str = setting(
+        "ignore",
+        "a signal against an open position: ignore | close | reverse",
+        choices=("ignore", "close", "reverse"),
+    )
+    allowed_symbols: tuple[str, ...] = setting((), "trade only these symbols (empty: all)")
+    denied_symbols: tuple[str, ...] = setting((), "never trade these symbols")
+    cooldown_after_stop_s: int | None = setting(
+        900, "no new entry on a symbol this long after its stop fired", min=1
+    )
+    max_consecutive_losses: int | None = setting(
+        5, "halt after this many losing trades in a row", min=1
+    )
+    max_price_drift_pct: Decimal | None = setting(
+        Decimal("1"), "skip when the price moved this % from the signal's", gt=0
+    )
     default_stop_loss_pct: Decimal = setting(
         Decimal("2"), "stop distance when a signal has none", gt=0, max=50
     )
@@ -127,6 +153,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "max_position_usd": 50,
             "confidence_threshold": "0.75",
             "max_drawdown_pct": "2.0",
+            "daily_loss_limit_pct": "1.0",
+            "max_open_positions": 3,
+            "max_total_exposure_usd": 150,
+            "max_exposure_x_equity": "1",
+            "max_trades_per_hour": 5,
+            "max_trades_per_day": 20,
+            "cooldown_after_stop_s": 3600,
+            "max_consecutive_losses": 3,
+            "max_price_drift_pct": "0.5",
         }
     },
     "aggressive": {
@@ -136,6 +171,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "max_position_usd": 5000,
             "confidence_threshold": "0.50",
             "max_drawdown_pct": "6.0",
+            "daily_loss_limit_pct": "8.0",
+            "max_open_positions": 10,
+            "max_total_exposure_usd": 25000,
+            "max_exposure_x_equity": "5",
+            "max_trades_per_hour": 60,
+            "max_trades_per_day": 400,
+            "cooldown_after_stop_s": 300,
+            "max_consecutive_losses": 8,
+            "max_price_drift_pct": "2.0",
         }
     },
 }
@@ -204,7 +248,8 @@ def describe_settings() -> list[tuple[str, str, str, str]]:
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             env = f"QTRADER_{section.upper()}_{f.name.upper()}"
-            rows.append((env, f"[{section}] {f.name}", str(f.default), f.metadata["help"]))
+            default = ", ".join(f.default) if isinstance(f.default, tuple) else str(f.default)
+            rows.append((env, f"[{section}] {f.name}", default or "(empty)", f.metadata["help"]))
     return rows
 
 
@@ -302,12 +347,14 @@ _FALSE_WORDS = {"false", "no", "0", "off"}
 
 def _coerce(value: Any, hint: Any, rules: dict[str, Any], origin: str) -> Any:
     args = typing.get_args(hint)
-    optional = type(None) in args
-    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    optional = type(None) in args  # `X | None`: unwrap X; a tuple[...] keeps its args
+    base = next(a for a in args if a is not type(None)) if optional else hint
     if optional and isinstance(value, str) and value.strip().lower() in _NONE_WORDS:
         return None
-    if base is bool:
-        result: Any = _to_bool(value, origin)
+    if typing.get_origin(base) is tuple:
+        result: Any = _to_symbols(value, origin)
+    elif base is bool:
+        result = _to_bool(value, origin)
     elif base is int:
         result = _to_int(value, origin)
     elif base is Decimal:
@@ -318,6 +365,14 @@ def _coerce(value: Any, hint: Any, rules: dict[str, Any], origin: str) -> Any:
         result = value.strip()
     _check_rules(result, rules, origin)
     return result
+
+
+def _to_symbols(value: Any, origin: str) -> tuple[str, ...]:
+    """A TOML array, or text separated by commas/spaces: `BTCUSDT, ETHUSDT`."""
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    if not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{origin}: expected symbols like BTCUSDT, got {value!r}")
+    return tuple(sorted({item.strip().upper() for item in items if item.strip()}))
 
 
 def _to_bool(value: Any, origin: str) -> bool:
