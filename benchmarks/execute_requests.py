@@ -59,6 +59,10 @@ def main() -> int:
         "BINANCE_API_KEY": "bench-key-000000", "BINANCE_API_SECRET": "bench-secret-000000",
         "QTRADER_RISK_SIZING": "signal", "QTRADER_RISK_MAX_POSITION_USD": "1000",
         "QTRADER_RISK_MAX_TRADES_PER_HOUR": "off", "QTRADER_RISK_PYRAMIDING": "true",
+        # the benchmark measures plumbing, not policy: the risk caps are opened up
+        "QTRADER_RISK_MAX_TRADES_PER_DAY": "off", "QTRADER_RISK_MAX_TOTAL_EXPOSURE_USD": "off",
+        "QTRADER_RISK_MAX_EXPOSURE_X_EQUITY": "off", "QTRADER_RISK_MAX_OPEN_POSITIONS": "off",
+        "QTRADER_RISK_MAX_ENTRIES_PER_SYMBOL": "100000",
     })  # fmt: skip
     runner = CliRunner()
     with (

@@ -258,6 +258,15 @@ def execute(
     )
 
 
+@app.command("resume")
+@with_global_options
+def resume(ctx: typer.Context) -> None:
+    """Lift a halt (kill switch or circuit breaker) so execute trades again; recorded."""
+    from qtrader.steps.resume import resume as step
+
+    _run(ctx, "resume", step)
+
+
 @app.command("status")
 @with_global_options
 def status(ctx: typer.Context) -> None:

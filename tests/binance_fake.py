@@ -44,7 +44,8 @@ class Sent:
 class FakeBinance:
     host: str = HOST
     marks: dict[str, str] = field(default_factory=lambda: {"BTCUSDT": "50000", "ETHUSDT": "3000",
-                                                           "SOLUSDT": "140"})  # fmt: skip
+                                                           "SOLUSDT": "140", "BNBUSDT": "935",
+                                                           "XRPUSDT": "2.07"})  # fmt: skip
     hedge: bool = False
     wallet: str = "10000"
     positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (symbol, side) → amt

@@ -39,7 +39,13 @@ def adapter():
 
 def test_only_linear_perpetuals_are_loaded(adapter):
     ex, fake, _ = adapter
-    assert sorted(ex._rules) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]  # the dated contract is left out
+    assert sorted(ex._rules) == [
+        "BNBUSDT",
+        "BTCUSDT",
+        "ETHUSDT",
+        "SOLUSDT",
+        "XRPUSDT",
+    ]  # not the dated one
     assert [s.path for s in fake.sent] == ["/fapi/v1/exchangeInfo"]  # no currency endpoints
 
 

@@ -74,7 +74,8 @@ def test_buy_places_entry_stop_and_target_and_sends_exactly_that(binance, db_pat
         "true",
     )
     assert "positionSide" not in entry.params  # one-way mode
-    private = [s for s in binance.sent if s.path not in ("/fapi/v1/exchangeInfo", "/fapi/v1/time")]
+    public = ("/fapi/v1/exchangeInfo", "/fapi/v1/time", "/fapi/v1/premiumIndex")
+    private = [s for s in binance.sent if s.path not in public]
     assert private and all(s.signed for s in private)
     assert all(s.headers["X-MBX-APIKEY"] == API_KEY for s in private)
 
@@ -136,7 +137,7 @@ def test_hedge_mode_short_sends_position_side_and_no_reduce_only(binance, db_pat
     assert "reduceOnly" not in stop.params and target.params["positionSide"] == "SHORT"
 
 
-def test_warm_cache_run_sends_only_clock_account_and_three_orders(binance, db_path):
+def test_warm_cache_run_sends_clock_account_marks_and_three_orders(binance, db_path):
     pull(BUY)
     execute()
     binance.sent.clear()
@@ -147,6 +148,7 @@ def test_warm_cache_run_sends_only_clock_account_and_three_orders(binance, db_pa
     assert [(s.method, s.path) for s in binance.sent] == [
         ("GET", "/fapi/v1/time"),
         ("GET", "/fapi/v3/account"),
+        ("GET", "/fapi/v1/premiumIndex"),
         ("POST", "/fapi/v1/marginType"),
         ("POST", "/fapi/v1/leverage"),
         ("POST", "/fapi/v1/order"),
@@ -158,7 +160,7 @@ def test_warm_cache_run_sends_only_clock_account_and_three_orders(binance, db_pa
           "position_size_usd": 300})  # fmt: skip
     binance.positions.clear()
     execute()
-    assert len(binance.sent) == 2 + 3  # remembered set-up: 3N + 2
+    assert len(binance.sent) == 3 + 3  # clock, account, marks (drift guard) + 3 per signal
 
 
 def test_nothing_pending_sends_nothing(binance, db_path):
@@ -321,7 +323,7 @@ def test_signal_handling_hold_close_expired_position_threshold_symbol_notional(b
     assert status["hold"] == ("skipped", "HOLD: nothing to do")
     assert status["close"][0] == "executed" and "cancelled 1 protective order" in status["close"][1]
     assert status["old"][0] == "expired"
-    assert status["weak"] == ("rejected", "confidence 0.5 < threshold 0.55")
+    assert status["weak"] == ("rejected", "confidence_threshold: confidence 0.5 < threshold 0.55")
     assert (
         status["unlisted"][0] == "rejected" and "FOOUSDT is not a listed" in status["unlisted"][1]
     )
@@ -343,7 +345,7 @@ def test_existing_position_is_not_added_to(binance, db_path):
     pull(BUY)
     code, doc = execute()
     assert code == 0 and doc["signals"][0]["status"] == "skipped"
-    assert "already long 0.004 BTCUSDT; pyramiding is off" in doc["signals"][0]["reason"]
+    assert doc["signals"][0]["reason"] == "pyramiding: already long BTCUSDT; pyramiding is off"
     assert binance.order_posts() == []
 
 
@@ -412,7 +414,7 @@ def test_api_url_replaces_the_host_of_every_request(db_path, monkeypatch):
         pull(BUY)
         code, doc = execute()
     assert code == 0 and doc["exchange"] == "http://127.0.0.1:18443"
-    assert len(fake.sent) == 9  # every request went there (responses refuses any other host)
+    assert len(fake.sent) == 10  # every request went there (responses refuses any other host)
 
 
 def test_modes_refuse_without_keys_confirmation_or_simulator(db_path, monkeypatch):
@@ -457,7 +459,7 @@ def test_two_entries_for_one_symbol_in_one_run_open_only_one_position(binance, d
     assert status["first"][0] == "executed"
     assert status["second"] == (
         "skipped",
-        "an entry for BTCUSDT was already sent in this run; pyramiding is off",
+        "pyramiding: already long BTCUSDT; pyramiding is off",
     )
     assert len(binance.order_posts()) == 1
 

@@ -14,9 +14,16 @@ class Role(StrEnum):
     STOP_LOSS = "stop_loss"
     TAKE_PROFIT = "take_profit"
     EXIT = "exit"
+    REVERSE_EXIT = "reverse_exit"  # closes the opposite position before a reversing entry
 
 
-_ROLE_TAGS = {Role.ENTRY: "e", Role.STOP_LOSS: "sl", Role.TAKE_PROFIT: "tp", Role.EXIT: "x"}
+_ROLE_TAGS = {
+    Role.ENTRY: "e",
+    Role.STOP_LOSS: "sl",
+    Role.TAKE_PROFIT: "tp",
+    Role.EXIT: "x",
+    Role.REVERSE_EXIT: "rx",
+}
 
 
 class OrderStatus(StrEnum):

@@ -155,8 +155,14 @@ def _evaluate(c: Candidate, account: AccountState, limits: RiskLimits) -> Decisi
     notional, numbers = _size(c, account, limits, leverage)
     numbers |= leverage_numbers
     verb = "reverse into" if outcome == "reverse" else "enter"
-    return Decision(outcome, None, f"{verb} {c.side} {c.symbol} for {plain(notional)} USDT",
-                    notional, leverage, numbers)  # fmt: skip
+    return Decision(
+        outcome,
+        None,
+        f"{verb} {c.side} {c.symbol} for {plain(notional)} USDT",
+        notional,
+        leverage,
+        numbers,
+    )
 
 
 def breaker(account: AccountState, limits: RiskLimits) -> Breaker | None:
@@ -165,27 +171,43 @@ def breaker(account: AccountState, limits: RiskLimits) -> Breaker | None:
     if limits.daily_loss_limit_pct is not None and sod and sod > 0:
         loss_pct = (sod - account.equity) / sod * HUNDRED
         if loss_pct >= limits.daily_loss_limit_pct:
-            return Breaker("daily_loss", f"daily loss {_pct(loss_pct)}% >= limit "
-                           f"{limits.daily_loss_limit_pct}% (equity {plain(account.equity)}, "
-                           f"start of day {plain(sod)})",
-                           {"loss_pct": _pct(loss_pct), "limit_pct": limits.daily_loss_limit_pct,
-                            "equity": account.equity, "start_of_day_equity": sod},
-                           "next_utc_day")  # fmt: skip
+            return Breaker(
+                "daily_loss",
+                f"daily loss {_pct(loss_pct)}% >= limit "
+                f"{limits.daily_loss_limit_pct}% (equity {plain(account.equity)}, "
+                f"start of day {plain(sod)})",
+                {
+                    "loss_pct": _pct(loss_pct),
+                    "limit_pct": limits.daily_loss_limit_pct,
+                    "equity": account.equity,
+                    "start_of_day_equity": sod,
+                },
+                "next_utc_day",
+            )
     peak = account.peak_equity
     if limits.max_drawdown_pct is not None and peak and peak > 0:
         drawdown_pct = (peak - account.equity) / peak * HUNDRED
         if drawdown_pct >= limits.max_drawdown_pct:
-            return Breaker("drawdown", f"drawdown {_pct(drawdown_pct)}% from peak {plain(peak)} "
-                           f">= limit {limits.max_drawdown_pct}%",
-                           {"drawdown_pct": _pct(drawdown_pct), "limit_pct": limits.max_drawdown_pct,
-                            "equity": account.equity, "peak_equity": peak},
-                           "resume")  # fmt: skip
+            return Breaker(
+                "drawdown",
+                f"drawdown {_pct(drawdown_pct)}% from peak {plain(peak)} "
+                f">= limit {limits.max_drawdown_pct}%",
+                {
+                    "drawdown_pct": _pct(drawdown_pct),
+                    "limit_pct": limits.max_drawdown_pct,
+                    "equity": account.equity,
+                    "peak_equity": peak,
+                },
+                "resume",
+            )
     streak = limits.max_consecutive_losses
     if streak is not None and account.consecutive_losses >= streak:
-        return Breaker("consecutive_losses", f"{account.consecutive_losses} losing trades in a row "
-                       f">= limit {streak}",
-                       {"consecutive_losses": account.consecutive_losses, "limit": streak},
-                       "resume")  # fmt: skip
+        return Breaker(
+            "consecutive_losses",
+            f"{account.consecutive_losses} losing trades in a row >= limit {streak}",
+            {"consecutive_losses": account.consecutive_losses, "limit": streak},
+            "resume",
+        )
     return None
 
 
@@ -209,9 +231,12 @@ def _check_symbol(c: Candidate, limits: RiskLimits) -> None:
 
 def _check_confidence(c: Candidate, limits: RiskLimits) -> None:
     if c.confidence is not None and c.confidence < limits.confidence_threshold:
-        _reject("confidence_threshold",
-                f"confidence {c.confidence} < threshold {limits.confidence_threshold}",
-                confidence=c.confidence, threshold=limits.confidence_threshold)  # fmt: skip
+        _reject(
+            "confidence_threshold",
+            f"confidence {c.confidence} < threshold {limits.confidence_threshold}",
+            confidence=c.confidence,
+            threshold=limits.confidence_threshold,
+        )
 
 
 def _check_cooldown(c: Candidate, account: AccountState, limits: RiskLimits) -> None:
@@ -220,9 +245,12 @@ def _check_cooldown(c: Candidate, account: AccountState, limits: RiskLimits) -> 
         return
     elapsed = (account.now - stopped).total_seconds()
     if elapsed < limits.cooldown_after_stop_s:
-        _reject("cooldown_after_stop",
-                f"{c.symbol} stopped out {elapsed:.0f} s ago; cooldown is "
-                f"{limits.cooldown_after_stop_s} s", elapsed_s=round(elapsed))  # fmt: skip
+        _reject(
+            "cooldown_after_stop",
+            f"{c.symbol} stopped out {elapsed:.0f} s ago; cooldown is "
+            f"{limits.cooldown_after_stop_s} s",
+            elapsed_s=round(elapsed),
+        )
 
 
 def _check_drift(c: Candidate, limits: RiskLimits) -> None:
@@ -230,10 +258,12 @@ def _check_drift(c: Candidate, limits: RiskLimits) -> None:
         return
     drift = abs(c.mark_price - c.signal_price) / c.signal_price * HUNDRED
     if drift > limits.max_price_drift_pct:
-        _skip("price_drift",
-              f"price moved {_pct(drift)}% from the signal's {plain(c.signal_price)} to "
-              f"{plain(c.mark_price)}; limit {limits.max_price_drift_pct}%",
-              drift_pct=_pct(drift))  # fmt: skip
+        _skip(
+            "price_drift",
+            f"price moved {_pct(drift)}% from the signal's {plain(c.signal_price)} to "
+            f"{plain(c.mark_price)}; limit {limits.max_price_drift_pct}%",
+            drift_pct=_pct(drift),
+        )
 
 
 def _check_existing_position(
@@ -247,18 +277,29 @@ def _check_existing_position(
         if not limits.pyramiding:
             _skip("pyramiding", f"already {side} {c.symbol}; pyramiding is off")
         if held.entries >= limits.max_entries_per_symbol:
-            _skip("max_entries_per_symbol",
-                  f"{c.symbol} already has {held.entries} entries; limit "
-                  f"{limits.max_entries_per_symbol}", entries=held.entries)  # fmt: skip
+            _skip(
+                "max_entries_per_symbol",
+                f"{c.symbol} already has {held.entries} entries; limit "
+                f"{limits.max_entries_per_symbol}",
+                entries=held.entries,
+            )
         return "accept", account
     if limits.opposite_signal == "close":
-        raise _Stop(Decision("close", "opposite_signal",
-                             f"{c.side} against an open {side} {c.symbol}: closing it "
-                             "(risk.opposite_signal = close)"))  # fmt: skip
+        raise _Stop(
+            Decision(
+                "close",
+                "opposite_signal",
+                f"{c.side} against an open {side} {c.symbol}: closing it "
+                "(risk.opposite_signal = close)",
+            )
+        )
     if limits.opposite_signal == "reverse":
         return "reverse", account.without(c.symbol)
-    _skip("opposite_signal", f"a {side} {c.symbol} position is open; opposite signals are "
-          "ignored (risk.opposite_signal)")  # fmt: skip
+    _skip(
+        "opposite_signal",
+        f"a {side} {c.symbol} position is open; opposite signals are "
+        "ignored (risk.opposite_signal)",
+    )
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -266,9 +307,11 @@ def _check_open_positions(c: Candidate, account: AccountState, limits: RiskLimit
     if limits.max_open_positions is None or c.symbol in account.holdings:
         return
     if len(account.holdings) >= limits.max_open_positions:
-        _reject("max_open_positions",
-                f"{len(account.holdings)} positions open; limit {limits.max_open_positions}",
-                open_positions=len(account.holdings))  # fmt: skip
+        _reject(
+            "max_open_positions",
+            f"{len(account.holdings)} positions open; limit {limits.max_open_positions}",
+            open_positions=len(account.holdings),
+        )
 
 
 def _check_trade_counts(account: AccountState, limits: RiskLimits) -> None:
@@ -276,50 +319,79 @@ def _check_trade_counts(account: AccountState, limits: RiskLimits) -> None:
         limits.max_trades_per_hour is not None
         and account.entries_last_hour >= limits.max_trades_per_hour
     ):
-        _reject("max_trades_per_hour",
-                f"{account.entries_last_hour} entries in the last hour; limit "
-                f"{limits.max_trades_per_hour}", entries=account.entries_last_hour)  # fmt: skip
+        _reject(
+            "max_trades_per_hour",
+            f"{account.entries_last_hour} entries in the last hour; limit "
+            f"{limits.max_trades_per_hour}",
+            entries=account.entries_last_hour,
+        )
     if limits.max_trades_per_day is not None and account.entries_today >= limits.max_trades_per_day:
-        _reject("max_trades_per_day",
-                f"{account.entries_today} entries today (UTC); limit {limits.max_trades_per_day}",
-                entries=account.entries_today)  # fmt: skip
+        _reject(
+            "max_trades_per_day",
+            f"{account.entries_today} entries today (UTC); limit {limits.max_trades_per_day}",
+            entries=account.entries_today,
+        )
 
 
 def _leverage(c: Candidate, limits: RiskLimits) -> tuple[int, dict[str, Any]]:
     asked = c.leverage if c.leverage is not None else limits.max_leverage
     leverage = max(1, min(asked, limits.max_leverage))
-    return leverage, {"leverage_requested": asked, "leverage": leverage,
-                      "leverage_clamped": asked != leverage}  # fmt: skip
+    return leverage, {
+        "leverage_requested": asked,
+        "leverage": leverage,
+        "leverage_clamped": asked != leverage,
+    }
 
 
-def _size(c: Candidate, account: AccountState, limits: RiskLimits, leverage: int
-          ) -> tuple[Decimal, dict[str, Any]]:  # fmt: skip
+def _size(
+    c: Candidate, account: AccountState, limits: RiskLimits, leverage: int
+) -> tuple[Decimal, dict[str, Any]]:
     inputs = SizingInputs(
-        method=limits.sizing, equity=account.equity, available=account.available,
-        leverage=leverage, max_position_usd=limits.max_position_usd,
-        risk_per_trade=limits.risk_per_trade, confidence_threshold=limits.confidence_threshold,
-    )  # fmt: skip
+        method=limits.sizing,
+        equity=account.equity,
+        available=account.available,
+        leverage=leverage,
+        max_position_usd=limits.max_position_usd,
+        risk_per_trade=limits.risk_per_trade,
+        confidence_threshold=limits.confidence_threshold,
+    )
     try:
-        notional, explain = target_notional(inputs, c.price, c.stop_price, c.confidence,
-                                            c.position_size_usd)  # fmt: skip
+        notional, explain = target_notional(
+            inputs, c.price, c.stop_price, c.confidence, c.position_size_usd
+        )
     except SizingRejected as exc:
         _reject("sizing", str(exc))
     caps: list[tuple[str, Decimal, str]] = []
     if limits.max_total_exposure_usd is not None:
         room = limits.max_total_exposure_usd - account.total_exposure
-        caps.append(("max_total_exposure_usd", room,
-                     f"total exposure {plain(account.total_exposure)} of "
-                     f"{limits.max_total_exposure_usd} USDT"))  # fmt: skip
+        caps.append(
+            (
+                "max_total_exposure_usd",
+                room,
+                f"total exposure {plain(account.total_exposure)} of "
+                f"{limits.max_total_exposure_usd} USDT",
+            )
+        )
     if limits.max_exposure_x_equity is not None:
         ceiling = limits.max_exposure_x_equity * account.equity
-        caps.append(("max_exposure_x_equity", ceiling - account.total_exposure,
-                     f"total exposure {plain(account.total_exposure)} of {plain(ceiling)} USDT "
-                     f"({limits.max_exposure_x_equity}x equity)"))  # fmt: skip
+        caps.append(
+            (
+                "max_exposure_x_equity",
+                ceiling - account.total_exposure,
+                f"total exposure {plain(account.total_exposure)} of {plain(ceiling)} USDT "
+                f"({limits.max_exposure_x_equity}x equity)",
+            )
+        )
     held = account.holdings.get(c.symbol)
     if limits.max_symbol_exposure_usd is not None:
         on_symbol = held.notional if held else Decimal(0)
-        caps.append(("max_symbol_exposure_usd", limits.max_symbol_exposure_usd - on_symbol,
-                     f"{c.symbol} exposure {plain(on_symbol)} of {limits.max_symbol_exposure_usd}"))  # fmt: skip
+        caps.append(
+            (
+                "max_symbol_exposure_usd",
+                limits.max_symbol_exposure_usd - on_symbol,
+                f"{c.symbol} exposure {plain(on_symbol)} of {limits.max_symbol_exposure_usd}",
+            )
+        )
     for rule, room, text in caps:
         if room <= 0:
             _reject(rule, f"no room left: {text}", room=plain(room))
@@ -328,9 +400,12 @@ def _size(c: Candidate, account: AccountState, limits: RiskLimits, leverage: int
             explain["capped_by"] = rule
     if notional <= 0:
         binding = explain.get("capped_by", "sizing")
-        _reject("available_margin" if str(binding).startswith("available") else "sizing",
-                f"nothing left to trade: sized to {plain(notional)} USDT ({binding})",
-                equity=account.equity, available=account.available)  # fmt: skip
+        _reject(
+            "available_margin" if str(binding).startswith("available") else "sizing",
+            f"nothing left to trade: sized to {plain(notional)} USDT ({binding})",
+            equity=account.equity,
+            available=account.available,
+        )
     explain["notional"] = plain(notional)
     return notional, {"sizing": explain}
 

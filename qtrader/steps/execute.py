@@ -28,14 +28,13 @@ from loguru import logger
 from qtrader.domain.market import MarketRules
 from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
+from qtrader.domain.risk import AccountState, Candidate, Holding, RiskLimits, breaker, evaluate
 from qtrader.domain.sizing import (
-    SizingInputs,
     SizingRejected,
     order_quantity,
     protection_is_valid,
     stop_price_for,
     take_profit_price_for,
-    target_notional,
 )
 from qtrader.errors import ExitCode, Halted
 from qtrader.exchange import open_exchange
@@ -60,11 +59,24 @@ from qtrader.store.exchange_cache import (
     symbol_setups,
 )
 from qtrader.store.orders import OrderRow, get_order, orders_of_signal, request_columns
+from qtrader.store.risk_state import (
+    consecutive_losses,
+    entry_counts,
+    equity_marks,
+    get_halt,
+    last_stop_outs,
+    open_entry_counts,
+    record_equity,
+    risk_reset_at,
+    set_halt,
+)
 from qtrader.store.signals import SIGNAL_FIELDS
-from qtrader.store.state import HALT_KEY, get_state
+from qtrader.store.state import HALT_KEY
 
 PROTECTION_ATTEMPTS = 3
 CLOSE = "close"
+OPPOSITE_CLOSE = "opposite_close"
+REVERSE = "reverse"
 
 
 @dataclass
@@ -126,12 +138,7 @@ def execute(
     yes_live: bool = False,
     exchange: Exchange | None = None,
 ) -> Result:
-    halt = get_state(ctx.store, HALT_KEY)
-    if halt:
-        raise Halted(
-            f"trading is halted: {halt.get('reason', 'no reason recorded')}; "
-            "`qtrader resume` lifts the halt"
-        )
+    refuse_if_halted(ctx)
     exchange = exchange or open_exchange(ctx.settings, yes_live)
     header = f"execute · {ctx.mode.upper()} · exchange {exchange.host}"
     logger.info(header)
@@ -147,6 +154,38 @@ def execute(
     finally:
         run.commit()
     return _result(exchange, outcomes, header, dry_run)
+
+
+def refuse_if_halted(ctx: RunContext) -> None:
+    """Exit 3 while a halt holds. A daily-loss halt lifts itself on the next UTC day."""
+    halt = get_halt(ctx.store)
+    if not halt:
+        return
+    today = ctx.now().date().isoformat()
+    if halt.get("clears") == "next_utc_day" and halt.get("day", today) < today:
+        ctx.store.execute("DELETE FROM state WHERE key = ?", [HALT_KEY])
+        batch = WriteBatch(ctx.run_id, ctx.mode)
+        batch.event(
+            "halt_cleared",
+            "info",
+            None,
+            f"daily-loss halt of {halt['day']} lifted: a new UTC day",
+            halt,
+        )
+        batch.commit(ctx.store)
+        logger.info("daily-loss halt of {} lifted: a new UTC day", halt["day"])
+        return
+    how = (
+        "it lifts at 00:00 UTC"
+        if halt.get("clears") == "next_utc_day"
+        else ("`qtrader resume` lifts it")
+    )
+    raise Halted(f"trading is halted: {halt.get('reason', 'no reason recorded')}; {how}")
+
+
+def risk_limits(settings: Any) -> RiskLimits:
+    r = settings.risk
+    return RiskLimits(**{f: getattr(r, f) for f in RiskLimits.__dataclass_fields__})
 
 
 def _signals(ctx: RunContext, status: str, limit: int | None) -> list[SignalRow]:
@@ -176,8 +215,8 @@ class _Execution:
         self.account: Account | None = None
         self.marks: dict[str, Decimal] | None = None
         self.setups: dict[str, tuple[int, str]] = {}
-        self.holding: set[str] = set()  # symbols with a position, or an entry sent this run
-        self.available = Decimal(0)  # margin left for this run's entries
+        self.limits = risk_limits(ctx.settings)
+        self.state: AccountState | None = None  # what risk sees; grows with this run's entries
         self._requests: dict[str, OrderRequest] = {}  # rows written this run
 
     # --- once per run --------------------------------------------------------------------
@@ -196,9 +235,58 @@ class _Execution:
             save_hedge_mode(self.store, self.mode, hedge)
         self.hedge = hedge
         self.account = self.exchange.account()
-        self.holding = {p.symbol for p in self.account.positions}
-        self.available = self.account.available
         self.setups = symbol_setups(self.store, self.mode)
+        self.state = self._account_state(self.account)
+        self._trip_breakers()
+
+    def _account_state(self, account: Account) -> AccountState:
+        """The account as risk sees it: the exchange's numbers and DuckDB's history."""
+        now = self.ctx.now()
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        record_equity(
+            self.store, self.mode, self.ctx.run_id, account.wallet_balance, account.equity
+        )
+        reset = risk_reset_at(self.store)
+        start_of_day, peak = equity_marks(self.store, self.mode, day_start, reset)
+        last_hour, today = entry_counts(self.store, self.mode, now, day_start)
+        entries = open_entry_counts(self.store, self.mode)
+        holdings = {
+            p.symbol: Holding(p.side, p.notional, entries.get(p.symbol, 1))
+            for p in account.positions
+        }
+        return AccountState(
+            now=now,
+            equity=account.equity,
+            available=account.available,
+            holdings=holdings,
+            start_of_day_equity=start_of_day,
+            peak_equity=peak,
+            entries_last_hour=last_hour,
+            entries_today=today,
+            last_stop_at=last_stop_outs(self.store, self.mode),
+            consecutive_losses=consecutive_losses(self.store, self.mode, reset),
+        )
+
+    def _trip_breakers(self) -> None:
+        assert self.state is not None
+        tripped = breaker(self.state, self.limits)
+        if tripped is None:
+            return
+        set_halt(self.store, tripped.kind, tripped.reason, tripped.clears, tripped.numbers)
+        self._event(
+            "breaker_tripped",
+            "critical",
+            None,
+            tripped.reason,
+            {"kind": tripped.kind, "clears": tripped.clears, **tripped.numbers},
+        )
+        self.commit()
+        how = (
+            "it lifts at 00:00 UTC"
+            if tripped.clears == "next_utc_day"
+            else ("`qtrader resume` lifts it")
+        )
+        raise Halted(f"circuit breaker tripped: {tripped.reason}; {how}")
 
     def commit(self) -> None:
         self.batch.exchange_calls(self.exchange.journal())
@@ -217,14 +305,20 @@ class _Execution:
         if self.dry_run:
             outcomes |= {s.seq: self._would(s, plan) for s, plan in accepted}
             return [outcomes[s.seq] for s in signals]
-        entries = self._write_entries([(s, p) for s, p in accepted if p != CLOSE], outcomes)
+        entries = self._write_entries(
+            [(s, p) for s, p in accepted if isinstance(p, dict)], outcomes
+        )
         self.commit()  # every entry row is durable before the first entry is sent
         for signal, plan in accepted:
             if signal.seq in outcomes:
                 continue
             try:
                 if plan == CLOSE:
-                    outcomes[signal.seq] = self._close(signal)
+                    outcomes[signal.seq] = self._close(signal, Role.EXIT)
+                elif plan == OPPOSITE_CLOSE:
+                    outcomes[signal.seq] = self._close(signal, Role.EXIT, "opposite signal: ")
+                elif plan == REVERSE:
+                    outcomes[signal.seq] = self._close(signal, Role.REVERSE_EXIT, "reversing: ")
                 else:
                     outcomes[signal.seq] = self._send_entry(signal, entries[signal.seq])
             except _Abort as abort:
@@ -232,23 +326,95 @@ class _Execution:
         return [outcomes[s.seq] for s in signals]
 
     def _decide(self, signal: SignalRow) -> Any:
-        """A plan (dict) for an entry, CLOSE, or _Abort with the final outcome."""
+        """A plan (dict) for an entry; CLOSE / OPPOSITE_CLOSE / REVERSE; or _Abort with the
+        final outcome. Every decision is recorded with the rule and numbers behind it."""
         if signal.action == "HOLD":
-            self._finish(signal, "skipped", "HOLD: nothing to do", "skip", {})
+            self._finish(signal, "skipped", "HOLD: nothing to do", "skip", {"rule": "hold"})
         if self._expired(signal):
             age = self._age_s(signal)
             reason = f"signal is {age:.0f} s old; signal_ttl_s is {self.settings.risk.signal_ttl_s}"
-            self._finish(signal, "expired", reason, "expire", {"age_s": age})
+            self._finish(
+                signal, "expired", reason, "expire", {"rule": "signal_ttl_s", "age_s": age}
+            )
         rules = self._rules_for(signal)
         if signal.action == "CLOSE":
             return CLOSE
-        self._refuse_if_position_open(signal)
-        plan = self._plan(signal, rules)
-        self.holding.add(signal.symbol)
-        self.available -= plan["margin_required"]
+        assert self.state is not None
+        price = signal.entry_price or self._mark_price(signal)
+        risk = self.settings.risk
+        stop = stop_price_for(
+            signal.action, price, signal.stop_loss, risk.default_stop_loss_pct, rules
+        )
+        candidate = Candidate(
+            symbol=signal.symbol,
+            side=signal.action,
+            confidence=signal.confidence,
+            price=price,
+            stop_price=stop,
+            leverage=int(signal.leverage) if signal.leverage else None,
+            position_size_usd=signal.position_size_usd,
+            signal_price=signal.entry_price,
+            mark_price=self._drift_mark(signal),
+        )
+        decision = evaluate(candidate, self.state, self.limits)
+        detail = {"rule": decision.rule, **decision.numbers, "price": price}
+        if decision.outcome == "reject":
+            self._finish(
+                signal, "rejected", f"{decision.rule}: {decision.reason}", "reject", detail
+            )
+        if decision.outcome == "skip":
+            self._finish(signal, "skipped", f"{decision.rule}: {decision.reason}", "skip", detail)
+        if decision.outcome == "close":
+            return OPPOSITE_CLOSE
+        if decision.outcome == "reverse":
+            return REVERSE
+        return self._plan(signal, rules, decision, price, stop)
+
+    def _plan(
+        self, signal: SignalRow, rules: MarketRules, decision: Any, price: Decimal, stop: Decimal
+    ) -> dict[str, Any]:
+        assert self.state is not None and decision.notional is not None
+        try:
+            quantity = order_quantity(decision.notional, price, rules)
+        except SizingRejected as exc:
+            self._reject(signal, "min_order", str(exc), {**decision.numbers, "price": price})
+        leverage = decision.leverage
+        margin = quantity * price / leverage
+        plan = {
+            **decision.numbers,
+            "price": price,
+            "price_source": "signal" if signal.entry_price else "mark",
+            "quantity": quantity,
+            "step_size": rules.step_size,
+            "tick_size": rules.tick_size,
+            "min_notional": rules.min_notional,
+            "order_notional": quantity * price,
+            "margin_required": margin,
+            "available": self.state.available,
+            "stop_estimate": stop,
+            "take_profit_estimate": take_profit_price_for(
+                signal.action,
+                price,
+                signal.take_profit,
+                self.settings.risk.default_take_profit_pct,
+                rules,
+            ),
+            "hedge_mode": self.hedge,
+        }
+        self.state = self.state.with_entry(signal.symbol, signal.action, quantity * price, margin)
         return plan
 
+    def _drift_mark(self, signal: SignalRow) -> Decimal | None:
+        """The current mark price, when the drift guard needs it (one request per run)."""
+        if self.limits.max_price_drift_pct is None or signal.entry_price is None:
+            return None
+        if self.marks is None:
+            self.marks = self.exchange.mark_prices()
+        return self.marks.get(signal.symbol)
+
     def _would(self, signal: SignalRow, plan: Any) -> Outcome:
+        if plan in (OPPOSITE_CLOSE, REVERSE):
+            return Outcome(signal, f"would {plan.replace('_', ' ')}", None)
         if plan == CLOSE:
             assert self.account is not None
             position = self.account.position(signal.symbol)
@@ -434,22 +600,26 @@ class _Execution:
 
     # --- CLOSE signals -------------------------------------------------------------------
 
-    def _close(self, signal: SignalRow) -> Outcome:
+    def _close(self, signal: SignalRow, role: Role, prefix: str = "") -> Outcome:
+        """Close the symbol's position (reduce-only market), then cancel its protection.
+        A reversing close leaves the signal pending: it enters on the next run, sized on a
+        fresh account read."""
         assert self.account is not None
         position = self.account.position(signal.symbol)
         if position is None:
-            self._finish(signal, "skipped", f"no open position on {signal.symbol}", "skip", {})
+            reason = f"no open position on {signal.symbol}"
+            self._finish(signal, "skipped", reason, "skip", {"rule": "no_position"})
         assert position is not None
-        cid = client_order_id(signal.signal_id, Role.EXIT)
+        cid = client_order_id(signal.signal_id, role)
         self.batch.decision(
             signal.seq,
             "accept",
-            "close position",
+            prefix + "close position",
             {"position_qty": position.qty, "position_side": position.side},
         )
         self._write_order(
             signal,
-            Role.EXIT,
+            role,
             cid,
             closing_side(position.side),
             "market",
@@ -474,7 +644,20 @@ class _Execution:
                 failure=True,
             )
         cancelled = self._cancel_protection(signal.symbol)
-        reason = f"closed {report.filled_qty}; cancelled {len(cancelled)} protective order(s)"
+        reason = (
+            f"{prefix}closed {report.filled_qty}; cancelled {len(cancelled)} protective order(s)"
+        )
+        if role is Role.REVERSE_EXIT:
+            reason += "; enters on the next run"
+            self._set_status(signal, "pending", reason)
+            return Outcome(
+                signal,
+                "reversing",
+                reason,
+                report.filled_qty,
+                report.avg_price,
+                orders=[cid, *cancelled],
+            )
         self._set_status(signal, "executed", reason)
         return Outcome(
             signal,
@@ -507,8 +690,9 @@ class _Execution:
 
     def _resume(self, signal: SignalRow) -> Outcome:
         orders = orders_of_signal(self.store, signal.seq)
-        is_close = Role.EXIT.value in orders and Role.ENTRY.value not in orders
-        role = Role.EXIT if is_close else Role.ENTRY
+        closes = [r for r in (Role.EXIT, Role.REVERSE_EXIT) if r.value in orders]
+        is_close = bool(closes) and Role.ENTRY.value not in orders
+        role = closes[0] if is_close else Role.ENTRY
         main = orders.get(role.value)
         if main is None:
             self._set_status(signal, "pending", "resumed without an order; queued again")
@@ -526,6 +710,18 @@ class _Execution:
             reason = f"{role.value} was never filled ({report.status}); not re-sent"
             self._set_status(signal, "rejected", reason)
             return Outcome(signal, "rejected", reason, orders=[main.client_order_id])
+        if role is Role.REVERSE_EXIT:
+            self._set_status(
+                signal, "pending", f"reversing: closed {report.filled_qty}; enters on the next run"
+            )
+            return Outcome(
+                signal,
+                "reversing",
+                "close confirmed",
+                report.filled_qty,
+                report.avg_price,
+                orders=[main.client_order_id],
+            )
         if is_close:
             self._set_status(signal, "executed", f"closed {report.filled_qty} (resumed)")
             return Outcome(
@@ -639,90 +835,14 @@ class _Execution:
         rules = self.rules.get(signal.symbol)
         if rules is None:
             self._reject(
-                signal, f"{signal.symbol} is not a listed USDⓈ-M perpetual on {self.exchange.host}"
+                signal,
+                "market",
+                f"{signal.symbol} is not a listed USDⓈ-M perpetual on {self.exchange.host}",
             )
         assert rules is not None
         if not rules.trading:
-            self._reject(signal, f"{signal.symbol} is not trading (status {rules.status})")
+            self._reject(signal, "market", f"{signal.symbol} is not trading ({rules.status})")
         return rules
-
-    def _refuse_if_position_open(self, signal: SignalRow) -> None:
-        if signal.symbol not in self.holding:
-            return
-        assert self.account is not None
-        position = self.account.position(signal.symbol)
-        same_side = position is None or position.side == signal.action
-        if self.settings.risk.pyramiding and same_side:
-            return
-        if position is None:
-            reason = f"an entry for {signal.symbol} was already sent in this run; pyramiding is off"
-            self._finish(signal, "skipped", reason, "skip", {})
-        assert position is not None
-        side = "long" if position.side == "BUY" else "short"
-        if position.side == signal.action:
-            reason = f"already {side} {position.qty} {signal.symbol}; pyramiding is off"
-        else:
-            reason = f"a {side} {signal.symbol} position is open; opposite signals are not acted on"
-        self._finish(signal, "skipped", reason, "skip", {"position_qty": position.qty})
-
-    def _plan(self, signal: SignalRow, rules: MarketRules) -> dict[str, Any]:
-        risk = self.settings.risk
-        if signal.confidence is not None and signal.confidence < risk.confidence_threshold:
-            self._reject(
-                signal, f"confidence {signal.confidence} < threshold {risk.confidence_threshold}"
-            )
-        price = signal.entry_price or self._mark_price(signal)
-        requested = int(signal.leverage) if signal.leverage is not None else risk.max_leverage
-        leverage = min(requested, risk.max_leverage)
-        stop_estimate = stop_price_for(
-            signal.action, price, signal.stop_loss, risk.default_stop_loss_pct, rules
-        )
-        assert self.account is not None
-        inputs = SizingInputs(
-            method=risk.sizing,
-            equity=self.account.equity,
-            available=self.available,
-            leverage=leverage,
-            max_position_usd=risk.max_position_usd,
-            risk_per_trade=risk.risk_per_trade,
-            confidence_threshold=risk.confidence_threshold,
-        )
-        try:
-            notional, explain = target_notional(
-                inputs, price, stop_estimate, signal.confidence, signal.position_size_usd
-            )
-            quantity = order_quantity(notional, price, rules)
-        except SizingRejected as exc:
-            self._reject(signal, str(exc), {"price": price, "leverage": leverage})
-        margin = quantity * price / leverage
-        plan = {
-            "price": price,
-            "price_source": "signal" if signal.entry_price else "mark",
-            "leverage": leverage,
-            "leverage_requested": requested,
-            "leverage_clamped": requested != leverage,
-            "sizing": explain,
-            "quantity": quantity,
-            "step_size": rules.step_size,
-            "tick_size": rules.tick_size,
-            "min_notional": rules.min_notional,
-            "order_notional": quantity * price,
-            "margin_required": margin,
-            "available": self.available,
-            "stop_estimate": stop_estimate,
-            "take_profit_estimate": take_profit_price_for(
-                signal.action, price, signal.take_profit, risk.default_take_profit_pct, rules
-            ),
-            "hedge_mode": self.hedge,
-        }
-        if margin > self.available:
-            self._reject(
-                signal,
-                f"margin insufficient: needs {margin:.2f} USDT at {leverage}x, "
-                f"available {self.available:.2f}",
-                plan,
-            )
-        return plan
 
     def _mark_price(self, signal: SignalRow) -> Decimal:
         if self.marks is None:
@@ -730,7 +850,7 @@ class _Execution:
         price = self.marks.get(signal.symbol)
         if price is None:
             self._reject(
-                signal, f"no price for {signal.symbol}: the signal has none, no mark price"
+                signal, "price", f"no price for {signal.symbol}: the signal has none, no mark price"
             )
         assert price is not None
         return price
@@ -817,8 +937,12 @@ class _Execution:
         self.batch.set_signal_status(signal.seq, status, reason)
         return Outcome(signal, status, reason)
 
-    def _reject(self, signal: SignalRow, reason: str, detail: dict | None = None) -> None:
-        self._finish(signal, "rejected", reason, "reject", detail or {})
+    def _reject(
+        self, signal: SignalRow, rule: str, reason: str, detail: dict | None = None
+    ) -> None:
+        self._finish(
+            signal, "rejected", f"{rule}: {reason}", "reject", {**(detail or {}), "rule": rule}
+        )
 
     def _set_status(self, signal: SignalRow, status: str, reason: str | None) -> None:
         self.batch.set_signal_status(signal.seq, status, reason)

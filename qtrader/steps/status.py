@@ -25,9 +25,11 @@ def status(ctx: RunContext) -> Result:
         "signals": signals,
         "last_runs": runs,
     }
-    halt_text = (
-        "none" if not halt else f"HALTED: {halt.get('reason', '?')} (qtrader resume lifts it)"
-    )
+    halt_text = "none"
+    if halt:
+        clears_at_midnight = halt.get("clears") == "next_utc_day"
+        lifts = "lifts at 00:00 UTC" if clears_at_midnight else "qtrader resume lifts it"
+        halt_text = f"HALTED ({halt.get('kind', 'halt')}): {halt.get('reason', '?')}; {lifts}"
     lines = [
         f"database   {ctx.store.path}",
         f"settings   {settings.config_file or 'defaults'}"

@@ -1,0 +1,113 @@
+"""What the risk engine needs to know about the account's history, from DuckDB.
+
+Stop-outs and wins come from protective orders marked `filled`; `reconcile` is what marks
+them when they fire on the exchange.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from qtrader.clock import utcnow
+from qtrader.store.db import Store
+from qtrader.store.state import get_state, set_state
+
+HALT_KEY = "halt"
+RISK_RESET_KEY = "risk_reset_at"
+_EPOCH = datetime(1970, 1, 1)
+_CLOSING_ROLES = "('stop_loss', 'take_profit', 'exit', 'reverse_exit')"
+
+
+def record_equity(store: Store, mode: str, run_id: int, wallet: Decimal, equity: Decimal) -> None:
+    store.execute(
+        "INSERT INTO equity VALUES (?, ?, ?, ?, ?, ?)",
+        [utcnow(), mode, run_id, wallet, equity - wallet, equity],
+    )
+
+
+def risk_reset_at(store: Store) -> datetime:
+    value = get_state(store, RISK_RESET_KEY)
+    return datetime.fromisoformat(value) if value else _EPOCH
+
+
+def equity_marks(store: Store, mode: str, day_start: datetime, since: datetime) -> tuple:
+    """(start-of-day equity, peak equity since the last `resume`)."""
+    row = store.fetchone(
+        "SELECT (SELECT equity FROM equity WHERE mode = ? AND ts >= ? ORDER BY ts LIMIT 1), "
+        "(SELECT max(equity) FROM equity WHERE mode = ? AND ts >= ?)",
+        [mode, day_start, mode, since],
+    )
+    return (row[0], row[1]) if row else (None, None)
+
+
+def entry_counts(store: Store, mode: str, now: datetime, day_start: datetime) -> tuple[int, int]:
+    row = store.fetchone(
+        "SELECT count(*) FILTER (WHERE created_at >= ?), count(*) FILTER (WHERE created_at >= ?) "
+        "FROM orders WHERE mode = ? AND role = 'entry' AND filled_qty > 0",
+        [now - timedelta(hours=1), day_start, mode],
+    )
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def last_stop_outs(store: Store, mode: str) -> dict[str, datetime]:
+    rows = store.fetchall(
+        "SELECT symbol, max(updated_at) FROM orders WHERE mode = ? AND role = 'stop_loss' "
+        "AND status = 'filled' GROUP BY symbol",
+        [mode],
+    )
+    return dict(rows)
+
+
+def consecutive_losses(store: Store, mode: str, since: datetime) -> int:
+    """Stop-losses that fired since the last take-profit (and since the last `resume`)."""
+    rows = store.fetchall(
+        "SELECT role FROM orders WHERE mode = ? AND role IN ('stop_loss', 'take_profit') "
+        "AND status = 'filled' AND updated_at >= ? ORDER BY updated_at DESC LIMIT 1000",
+        [mode, since],
+    )
+    streak = 0
+    for (role,) in rows:
+        if role != "stop_loss":
+            break
+        streak += 1
+    return streak
+
+
+def open_entry_counts(store: Store, mode: str) -> dict[str, int]:
+    """Entries into each symbol since its last closing fill (for max_entries_per_symbol)."""
+    rows = store.fetchall(
+        "SELECT symbol, count(*) FROM orders o WHERE mode = ? AND role = 'entry' "
+        "AND filled_qty > 0 AND created_at > coalesce((SELECT max(updated_at) FROM orders x "
+        f"WHERE x.mode = o.mode AND x.symbol = o.symbol AND x.role IN {_CLOSING_ROLES} "
+        "AND x.status = 'filled'), ?) GROUP BY symbol",
+        [mode, _EPOCH],
+    )
+    return {symbol: int(n) for symbol, n in rows}
+
+
+# --- the halt (circuit breakers and the kill switch share it) ---------------------------
+
+
+def get_halt(store: Store) -> dict[str, Any] | None:
+    return get_state(store, HALT_KEY)
+
+
+def set_halt(store: Store, kind: str, reason: str, clears: str, numbers: dict) -> dict[str, Any]:
+    now = utcnow()
+    halt = {
+        "kind": kind,
+        "reason": reason,
+        "clears": clears,
+        "since": now.isoformat(),
+        "day": now.date().isoformat(),
+        "numbers": numbers,
+    }
+    set_state(store, HALT_KEY, halt)
+    return halt
+
+
+def clear_halt(store: Store) -> None:
+    store.execute("DELETE FROM state WHERE key = ?", [HALT_KEY])
+    set_state(store, RISK_RESET_KEY, utcnow().isoformat())
