@@ -135,6 +135,7 @@ class BinanceUsdm:
                     "fetchMarkets": {"types": ["linear"]},
                     "fetchCurrencies": False,
                     "adjustForTimeDifference": False,  # sync_clock() does it once per run
+                    "warnOnFetchOpenOrdersWithoutSymbol": False,  # close-all reads all at once
                 },
             }
         )
@@ -245,7 +246,10 @@ class BinanceUsdm:
         orders = self._read(
             lambda: self.client.fetch_open_orders(unified, params={"trigger": conditional})
         )
-        return [_report(o, o.get("clientOrderId") or "") for o in orders]
+        return [
+            _report(o, o.get("clientOrderId") or "", o.get("info", {}).get("symbol"))
+            for o in orders
+        ]
 
     def cancel_order(self, symbol: str, exchange_order_id: str, conditional: bool) -> None:
         unified = self._unified(symbol)
@@ -254,6 +258,12 @@ class BinanceUsdm:
                 exchange_order_id, unified, params={"trigger": conditional}
             )
         )
+
+    def cancel_all(self, symbol: str, conditional: bool) -> None:
+        """Cancel every regular (DELETE allOpenOrders) or algo (DELETE algoOpenOrders) order
+        of a symbol. Without the conditional call, algo stop-losses would stay live."""
+        unified = self._unified(symbol)
+        self._call(lambda: self.client.cancel_all_orders(unified, {"trigger": conditional}))
 
     def fills(self, symbol: str, since_ms: int | None = None, limit: int = 1000) -> list[Fill]:
         """User trades of one symbol (GET /fapi/v1/userTrades), oldest first."""
@@ -373,7 +383,7 @@ def translate(exc: ccxt.BaseError) -> Exception:
     return ExchangeUnavailable(f"exchange error: {message}")
 
 
-def _report(order: dict[str, Any], client_id: str) -> OrderReport:
+def _report(order: dict[str, Any], client_id: str, symbol: str | None = None) -> OrderReport:
     info = order.get("info") or {}
     raw_status = info.get("status") or info.get("algoStatus") or ""
     status = _STATUS.get(str(raw_status).upper(), OrderStatus.OPEN)
@@ -388,6 +398,7 @@ def _report(order: dict[str, Any], client_id: str) -> OrderReport:
         filled_qty=Decimal(str(filled)),
         avg_price=avg if avg is None or avg > 0 else None,
         raw=info,
+        symbol=symbol or info.get("symbol"),
     )
 
 

@@ -49,12 +49,11 @@ from qtrader.exchange.port import (
 )
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
+from qtrader.steps.markets import load_markets
 from qtrader.store.batch import WriteBatch
 from qtrader.store.exchange_cache import (
     cached_hedge_mode,
-    cached_markets,
     save_hedge_mode,
-    save_markets,
     save_symbol_setup,
     symbol_setups,
 )
@@ -223,11 +222,7 @@ class _Execution:
 
     def prepare(self, refresh_markets: bool) -> None:
         ttl = self.settings.exchange.markets_ttl_s
-        markets = None if refresh_markets else cached_markets(self.store, self.mode, ttl)
-        if markets is None:
-            markets = self.exchange.fetch_markets()
-            save_markets(self.store, self.mode, markets)
-        self.rules = self.exchange.use_markets(markets)
+        self.rules = load_markets(self.store, self.exchange, self.mode, ttl, refresh_markets)
         self.exchange.sync_clock()
         hedge = None if refresh_markets else cached_hedge_mode(self.store, self.mode, ttl)
         if hedge is None:
