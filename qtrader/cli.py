@@ -258,6 +258,38 @@ def execute(
     )
 
 
+@app.command("close-all")
+@with_global_options
+def close_all(
+    ctx: typer.Context,
+    symbols: Annotated[
+        list[str] | None,
+        typer.Option("--symbol", help="Only this symbol (repeatable); the halt still applies."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what is open and would be closed; do nothing.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask; required when not run from a terminal.")
+    ] = False,
+) -> None:
+    """Emergency: halt, cancel every order (regular and algo), close every position, verify flat."""
+    import sys
+
+    from qtrader.steps.close_all import close_all as step
+
+    confirm = (lambda text: typer.confirm(text, err=True)) if sys.stdin.isatty() else None
+    yes_live = bool(ctx.obj["yes_live"])
+    _run(
+        ctx,
+        "close-all",
+        lambda run_ctx: step(run_ctx, symbols, dry_run, yes, confirm, yes_live),
+        symbols=symbols or [],
+        dry_run=dry_run,
+        yes=yes,
+    )
+
+
 @app.command("resume")
 @with_global_options
 def resume(ctx: typer.Context) -> None:

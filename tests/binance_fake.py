@@ -73,6 +73,9 @@ class FakeBinance:
             ("POST", "/fapi/v1/algoOrder"): self._new_algo_order,
             ("GET", "/fapi/v1/algoOrder"): self._query_algo_order,
             ("GET", "/fapi/v1/openAlgoOrders"): self._open_algo_orders,
+            ("GET", "/fapi/v1/openOrders"): self._open_orders,
+            ("DELETE", "/fapi/v1/allOpenOrders"): self._cancel_all_open,
+            ("DELETE", "/fapi/v1/algoOpenOrders"): self._cancel_all_algo,
             ("DELETE", "/fapi/v1/algoOrder"): self._cancel_algo_order,
         }  # fmt: skip
         for (method, path), handler in routes.items():
@@ -82,6 +85,18 @@ class FakeBinance:
 
     def fail_next(self, path: str, method: str, *kinds: Any) -> None:
         self.faults.setdefault((method, path), []).extend(kinds)
+
+    def resting_order(self, cid: str, symbol: str, side: str, qty: str, price: str) -> None:
+        """A LIMIT order waiting on the book (status NEW)."""
+        self.orders[cid] = {"orderId": next(self._ids), "symbol": symbol, "status": "NEW",
+                            "clientOrderId": cid, "price": price, "avgPrice": "0.00000",
+                            "origQty": qty, "executedQty": "0", "cumQty": "0", "cumQuote": "0",
+                            "timeInForce": "GTC", "type": "LIMIT", "reduceOnly": False,
+                            "closePosition": False, "side": side, "positionSide": "BOTH",
+                            "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False,
+                            "origType": "LIMIT", "priceMatch": "NONE",
+                            "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
+                            "updateTime": 1763700000000, "time": 1763700000000}  # fmt: skip
 
     def position(self, symbol: str, amount: str, side: str = "BOTH") -> None:
         self.positions[(symbol, side)] = Decimal(amount)
@@ -207,6 +222,22 @@ class FakeBinance:
     def _open_algo_orders(self, params: dict) -> list[dict]:
         return [o for o in self.algo_orders.values() if o["algoStatus"] == "NEW"
                 and o["symbol"] == params.get("symbol", o["symbol"])]  # fmt: skip
+
+    def _open_orders(self, params: dict) -> list[dict]:
+        return [o for o in self.orders.values() if o["status"] == "NEW"
+                and o["symbol"] == params.get("symbol", o["symbol"])]  # fmt: skip
+
+    def _cancel_all_open(self, params: dict) -> dict:
+        for order in self.orders.values():
+            if order["symbol"] == params["symbol"] and order["status"] == "NEW":
+                order["status"] = "CANCELED"
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def _cancel_all_algo(self, params: dict) -> dict:
+        for order in self.algo_orders.values():
+            if order["symbol"] == params["symbol"] and order["algoStatus"] == "NEW":
+                order["algoStatus"] = "CANCELED"
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
     def _cancel_algo_order(self, params: dict) -> dict:
         order = next(o for o in self.algo_orders.values() if str(o["algoId"]) == params["algoId"])

@@ -1,0 +1,303 @@
+"""close-all: the emergency stop. Halt, cancel everything, close everything, verify flat.
+
+It trusts only the exchange. Every position and open order (regular and algo, all symbols)
+is read from Binance, so it works with an empty or missing database too. The halt is set
+before anything is cancelled, so `execute` refuses to trade (exit 3) until `qtrader resume`.
+Each pass cancels regular *and* algo orders per symbol (a cancel without the algo call
+leaves the stop-losses live), closes each position with a reduce-only market order (each
+side in hedge mode), then re-reads. Exit 0 only when the exchange confirms flat.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
+from qtrader.errors import ExitCode, UsageError
+from qtrader.exchange import open_exchange
+from qtrader.exchange.port import (
+    Exchange,
+    ExchangeRejected,
+    ExchangeUnavailable,
+    OrderReport,
+    OrderRequest,
+    PositionInfo,
+)
+from qtrader.output import Result, Table
+from qtrader.steps import RunContext
+from qtrader.steps.markets import load_markets
+from qtrader.store.batch import WriteBatch
+from qtrader.store.orders import request_columns
+from qtrader.store.risk_state import get_halt, set_halt
+
+PASSES = 3
+
+Confirm = Callable[[str], bool]
+
+
+@dataclass
+class Snapshot:
+    """What is open on the exchange, for the symbols close-all is asked about."""
+
+    positions: list[PositionInfo]
+    orders: list[OrderReport]
+    algo_orders: list[OrderReport]
+
+    @property
+    def flat(self) -> bool:
+        return not (self.positions or self.orders or self.algo_orders)
+
+    def symbols_with_orders(self, algo: bool) -> list[str]:
+        return sorted({o.symbol for o in (self.algo_orders if algo else self.orders) if o.symbol})
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "positions": [
+                {
+                    "symbol": p.symbol,
+                    "side": "long" if p.side == "BUY" else "short",
+                    "qty": p.qty,
+                    "position_side": p.position_side,
+                }
+                for p in self.positions
+            ],
+            "open_orders": [
+                {"symbol": o.symbol, "client_order_id": o.client_order_id} for o in self.orders
+            ],
+            "open_algo_orders": [
+                {"symbol": o.symbol, "client_order_id": o.client_order_id} for o in self.algo_orders
+            ],
+        }
+
+
+@dataclass
+class Action:
+    kind: str  # cancel_orders | cancel_algo_orders | close_position
+    symbol: str
+    detail: str
+    ok: bool
+    qty: Decimal | None = None
+    avg_price: Decimal | None = None
+
+
+@dataclass
+class _Run:
+    ctx: RunContext
+    exchange: Exchange
+    only: set[str]
+    batch: WriteBatch
+    actions: list[Action] = field(default_factory=list)
+
+    def snapshot(self) -> Snapshot:
+        account = self.exchange.account()
+        keep = (lambda s: s in self.only) if self.only else (lambda s: True)
+        return Snapshot(
+            positions=[p for p in account.positions if keep(p.symbol)],
+            orders=[
+                o for o in self.exchange.open_orders(None, conditional=False) if keep(o.symbol)
+            ],
+            algo_orders=[
+                o for o in self.exchange.open_orders(None, conditional=True) if keep(o.symbol)
+            ],
+        )
+
+    def one_pass(self, snap: Snapshot, attempt: int) -> None:
+        for algo in (True, False):  # stops first: they must not fire into a half-closed book
+            for symbol in snap.symbols_with_orders(algo):
+                kind = "cancel_algo_orders" if algo else "cancel_orders"
+                self._act(kind, symbol, lambda s=symbol, a=algo: self.exchange.cancel_all(s, a))
+        for position in snap.positions:
+            self._close(position, attempt)
+
+    def _act(self, kind: str, symbol: str, call: Callable[[], None]) -> None:
+        try:
+            call()
+            self.actions.append(Action(kind, symbol, "done", True))
+        except (ExchangeRejected, ExchangeUnavailable) as exc:
+            self.actions.append(Action(kind, symbol, str(exc), False))
+            logger.warning("close-all: {} {} failed: {}", kind, symbol, exc)
+
+    def _close(self, position: PositionInfo, attempt: int) -> None:
+        hedge_side = position.position_side if position.position_side != "BOTH" else None
+        key = f"close-all:{self.ctx.run_id}:{position.symbol}:{position.position_side}"
+        cid = client_order_id(key, Role.EXIT, attempt)
+        request = OrderRequest(
+            symbol=position.symbol,
+            side=closing_side(position.side),
+            quantity=position.qty,
+            client_order_id=cid,
+            reduce_only=True,
+            position_side=hedge_side,
+            kind="market",
+        )
+        self.batch.add_order(
+            role=Role.EXIT.value, status=OrderStatus.SUBMITTING.value, **request_columns(request)
+        )
+        self.batch.commit(self.ctx.store)  # durable before it is sent
+        try:
+            report = self.exchange.place_order(request)
+        except (ExchangeRejected, ExchangeUnavailable) as exc:
+            status = (
+                OrderStatus.REJECTED if isinstance(exc, ExchangeRejected) else OrderStatus.UNKNOWN
+            )
+            self.batch.update_order(cid, status=status.value, error=str(exc))
+            self.actions.append(
+                Action("close_position", position.symbol, str(exc), False, position.qty)
+            )
+            return
+        self.batch.update_order(
+            cid,
+            status=report.status.value,
+            filled_qty=report.filled_qty,
+            avg_price=report.avg_price,
+            exchange_order_id=report.exchange_order_id,
+            raw_response=report.raw,
+        )
+        side = "long" if position.side == "BUY" else "short"
+        self.actions.append(
+            Action(
+                "close_position",
+                position.symbol,
+                f"closed {side} ({cid})",
+                report.filled_qty > 0,
+                report.filled_qty,
+                report.avg_price,
+            )
+        )
+
+
+def close_all(
+    ctx: RunContext,
+    symbols: list[str] | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    confirm: Confirm | None = None,
+    yes_live: bool = False,
+    exchange: Exchange | None = None,
+) -> Result:
+    exchange = exchange or open_exchange(ctx.settings, yes_live)
+    only = {s.upper() for s in symbols or []}
+    batch = WriteBatch(ctx.run_id, ctx.mode)
+    run = _Run(ctx, exchange, only, batch)
+    try:
+        load_markets(ctx.store, exchange, ctx.mode, ctx.settings.exchange.markets_ttl_s)
+        exchange.sync_clock()
+        plan = run.snapshot()
+        if dry_run:
+            return _result(exchange, plan, plan, run.actions, dry_run=True, halted=False)
+        _ask(plan, yes, confirm, exchange.host, ctx.mode)
+        _halt(ctx, batch, plan)
+        final = _flatten(run, plan, float(ctx.settings.exchange.retry_wait_s))
+        batch.event(
+            "close_all_finished",
+            "critical" if not final.flat else "warning",
+            None,
+            "close-all finished: " + ("flat" if final.flat else "NOT flat"),
+            {"left": final.describe(), "actions": len(run.actions)},
+        )
+        return _result(exchange, plan, final, run.actions, dry_run=False, halted=True)
+    finally:
+        batch.exchange_calls(exchange.journal())
+        batch.commit(ctx.store)
+
+
+def _ask(plan: Snapshot, yes: bool, confirm: Confirm | None, host: str, mode: str) -> None:
+    if yes:
+        return
+    summary = (
+        f"close-all on {host} ({mode.upper()}): {len(plan.positions)} position(s), "
+        f"{len(plan.orders) + len(plan.algo_orders)} open order(s). Halt, cancel and close?"
+    )
+    if confirm is None:
+        raise UsageError(
+            "close-all needs --yes when it is not run from a terminal; "
+            "use --dry-run to see the plan"
+        )
+    if not confirm(summary):
+        raise UsageError("close-all not confirmed; nothing was done")
+
+
+def _halt(ctx: RunContext, batch: WriteBatch, plan: Snapshot) -> None:
+    """The kill switch: the same halt the circuit breakers use; lifted only by resume."""
+    if (get_halt(ctx.store) or {}).get("kind") != "kill_switch":
+        set_halt(
+            ctx.store,
+            "kill_switch",
+            "kill switch: close-all",
+            "resume",
+            {"positions": len(plan.positions)},
+        )
+    batch.event(
+        "close_all_started",
+        "critical",
+        None,
+        "close-all: halted; cancelling and closing",
+        plan.describe(),
+    )
+    batch.commit(ctx.store)
+
+
+def _flatten(run: _Run, snap: Snapshot, wait_s: float) -> Snapshot:
+    for attempt in range(PASSES):
+        if snap.flat:
+            return snap
+        run.one_pass(snap, attempt)
+        run.batch.commit(run.ctx.store)
+        time.sleep(wait_s * attempt)
+        snap = run.snapshot()
+    return snap
+
+
+def _result(
+    exchange: Exchange,
+    plan: Snapshot,
+    final: Snapshot,
+    actions: list[Action],
+    dry_run: bool,
+    halted: bool,
+) -> Result:
+    columns = ["action", "symbol", "qty", "avg_price", "result"]
+    rows = [
+        [a.kind, a.symbol, a.qty, a.avg_price, a.detail if a.ok else f"FAILED: {a.detail}"]
+        for a in actions
+    ]
+    plan_rows = [[p["symbol"], p["side"], p["qty"]] for p in plan.describe()["positions"]]
+    left = final.describe()
+    result = Result(
+        data={
+            "exchange": exchange.host,
+            "dry_run": dry_run,
+            "halted": halted,
+            "flat": final.flat,
+            "plan": plan.describe(),
+            "actions": [a.__dict__ for a in actions],
+            "left": left,
+        },
+        tables=[
+            Table("positions found", ["symbol", "side", "qty"], plan_rows),
+            Table("actions" + (" (dry run: nothing done)" if dry_run else ""), columns, rows),
+        ],
+        lines=[
+            f"close-all · exchange {exchange.host}"
+            + (" · DRY RUN" if dry_run else " · trading HALTED until `qtrader resume`"),
+            "account is FLAT: no positions, no open orders"
+            if final.flat and not dry_run
+            else f"open: {len(final.positions)} position(s), "
+            f"{len(final.orders) + len(final.algo_orders)} order(s)",
+        ],
+        summary={"flat": final.flat, "actions": len(actions), "dry_run": dry_run},
+    )
+    if not dry_run and not final.flat:
+        result.exit_code, result.outcome = ExitCode.FAILURE, "failed"
+        result.error = (
+            f"NOT FLAT after {PASSES} passes: {len(final.positions)} position(s) and "
+            f"{len(final.orders) + len(final.algo_orders)} order(s) left; run close-all "
+            "again or close them on the exchange"
+        )
+    return result
