@@ -33,6 +33,15 @@ def env_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return db
 
 
+@pytest.fixture(autouse=True)
+def no_rate_limit_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ccxt's rate limiter really sleeps (~100 ms a request); against the local stand-in
+    that is only wasted test time. tests/test_binance_adapter.py checks it stays on."""
+    from qtrader.exchange.binance import _JournalingBinance
+
+    monkeypatch.setattr(_JournalingBinance, "throttle", lambda self, cost=None: None)
+
+
 @pytest.fixture
 def db_path(env_setup: Path) -> Path:
     return env_setup

@@ -37,6 +37,11 @@ def adapter():
         yield ex, fake, mock
 
 
+def test_the_rate_limiter_is_on_in_production():
+    ex = BinanceUsdm("testnet", KEY, SECRET)
+    assert ex.client.enableRateLimit is True and ex.client.rateLimit > 0
+
+
 def test_only_linear_perpetuals_are_loaded(adapter):
     ex, fake, _ = adapter
     assert sorted(ex._rules) == [
