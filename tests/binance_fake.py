@@ -54,6 +54,10 @@ class FakeBinance:
     sent: list[Sent] = field(default_factory=list)
     faults: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     server_time_offset_ms: int = 0
+    entry_prices: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    trades: list[dict] = field(default_factory=list)  # GET /fapi/v1/userTrades
+    income_rows: list[dict] = field(default_factory=list)  # GET /fapi/v1/income
+    now_ms: int = 1763700000000
     _ids: Any = field(default_factory=lambda: itertools.count(4082542011))
 
     # --- set-up --------------------------------------------------------------------------
@@ -74,6 +78,9 @@ class FakeBinance:
             ("GET", "/fapi/v1/algoOrder"): self._query_algo_order,
             ("GET", "/fapi/v1/openAlgoOrders"): self._open_algo_orders,
             ("GET", "/fapi/v1/openOrders"): self._open_orders,
+            ("GET", "/fapi/v3/positionRisk"): self._position_risk,
+            ("GET", "/fapi/v1/userTrades"): self._user_trades,
+            ("GET", "/fapi/v1/income"): self._income,
             ("DELETE", "/fapi/v1/allOpenOrders"): self._cancel_all_open,
             ("DELETE", "/fapi/v1/algoOpenOrders"): self._cancel_all_algo,
             ("DELETE", "/fapi/v1/algoOrder"): self._cancel_algo_order,
@@ -98,8 +105,9 @@ class FakeBinance:
                             "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
                             "updateTime": 1763700000000, "time": 1763700000000}  # fmt: skip
 
-    def position(self, symbol: str, amount: str, side: str = "BOTH") -> None:
+    def position(self, symbol: str, amount: str, side: str = "BOTH", entry: str | None = None) -> None:
         self.positions[(symbol, side)] = Decimal(amount)
+        self.entry_prices[(symbol, side)] = Decimal(entry or self.marks[symbol])
 
     # --- what was sent -------------------------------------------------------------------
 
@@ -172,15 +180,45 @@ class FakeBinance:
                             "maxWithdrawAmount": self.wallet, "updateTime": 1763700000000}],
                 "positions": positions}  # fmt: skip
 
+    def fill(self, symbol: str, side: str, qty: Decimal, price: Decimal, position_side: str,
+             order_id: int) -> None:  # fmt: skip
+        """Move the position and record the trade, with its fee and realized PnL."""
+        key = (symbol, position_side)
+        before = self.positions.get(key, Decimal(0))
+        signed = qty if side == "BUY" else -qty
+        realized = Decimal(0)
+        if before != 0 and (before > 0) != (signed > 0):  # reducing
+            closed = min(abs(before), qty)
+            direction = 1 if before > 0 else -1
+            realized = (price - self.entry_prices[key]) * closed * direction
+        elif before == 0:
+            self.entry_prices[key] = price
+        self.positions[key] = before + signed
+        self.now_ms += 1000
+        self.trades.append({
+            "buyer": side == "BUY", "commission": f"{qty * price * Decimal('0.0004'):.8f}",
+            "commissionAsset": "USDT", "id": 698759 + len(self.trades), "maker": False,
+            "orderId": order_id, "price": str(price), "qty": str(qty),
+            "quoteQty": f"{qty * price:.8f}", "realizedPnl": f"{realized:.8f}", "side": side,
+            "positionSide": position_side, "symbol": symbol, "time": self.now_ms})  # fmt: skip
+
+    def fire(self, client_algo_id: str, price: str) -> None:
+        """The exchange triggers a stop-loss/take-profit: the algo order finishes, a market
+        order fills at `price` and reduces the position."""
+        algo = self.algo_orders[client_algo_id]
+        algo["algoStatus"] = "FINISHED"
+        self.marks[algo["symbol"]] = price
+        self.fill(algo["symbol"], algo["side"], Decimal(algo["quantity"]), Decimal(price),
+                  algo["positionSide"], next(self._ids))  # fmt: skip
+
     def _new_order(self, params: dict) -> dict:
         cid = params["newClientOrderId"]
         qty = Decimal(params["quantity"])
         price = Decimal(self.marks[params["symbol"]])
         side = params.get("positionSide", "BOTH")
-        signed = qty if params["side"] == "BUY" else -qty
-        key = (params["symbol"], side)
-        self.positions[key] = self.positions.get(key, Decimal(0)) + signed
-        order = {"orderId": next(self._ids), "symbol": params["symbol"], "status": "FILLED",
+        order_id = next(self._ids)
+        self.fill(params["symbol"], params["side"], qty, price, side, order_id)
+        order = {"orderId": order_id, "symbol": params["symbol"], "status": "FILLED",
                  "clientOrderId": cid, "price": "0.00", "avgPrice": f"{price:.5f}",
                  "origQty": params["quantity"], "executedQty": params["quantity"],
                  "cumQty": params["quantity"], "cumQuote": f"{qty * price:.5f}", "timeInForce": "GTC",
@@ -222,6 +260,29 @@ class FakeBinance:
     def _open_algo_orders(self, params: dict) -> list[dict]:
         return [o for o in self.algo_orders.values() if o["algoStatus"] == "NEW"
                 and o["symbol"] == params.get("symbol", o["symbol"])]  # fmt: skip
+
+    def _position_risk(self, params: dict) -> list[dict]:
+        rows = []
+        for (symbol, side), amount in self.positions.items():
+            if amount == 0:
+                continue
+            entry, mark = self.entry_prices.get((symbol, side), Decimal(0)), Decimal(self.marks[symbol])
+            rows.append({"symbol": symbol, "positionSide": side, "positionAmt": str(amount),
+                         "entryPrice": str(entry), "breakEvenPrice": str(entry), "markPrice": str(mark),
+                         "unRealizedProfit": f"{(mark - entry) * amount:.8f}", "liquidationPrice": "0",
+                         "isolatedMargin": "0", "notional": f"{mark * amount:.8f}",
+                         "marginAsset": "USDT", "isolatedWallet": "0", "initialMargin": "0",
+                         "maintMargin": "0", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
+                         "adl": 1, "bidNotional": "0", "askNotional": "0", "updateTime": self.now_ms})  # fmt: skip
+        return rows
+
+    def _user_trades(self, params: dict) -> list[dict]:
+        since = int(params.get("startTime", 0))
+        return [t for t in self.trades if t["symbol"] == params["symbol"] and t["time"] >= since]
+
+    def _income(self, params: dict) -> list[dict]:
+        since = int(params.get("startTime", 0))
+        return [r for r in self.income_rows if r["time"] >= since]
 
     def _open_orders(self, params: dict) -> list[dict]:
         return [o for o in self.orders.values() if o["status"] == "NEW"

@@ -10,7 +10,7 @@ import responses
 
 from qtrader.exchange.binance import BinanceUsdm
 from qtrader.exchange.port import ExchangeRejected
-from tests.binance_fake import HOST, FakeBinance
+from tests.binance_fake import FakeBinance
 from tests.test_execute import BUY, execute, pull
 
 KEY, SECRET = "test-key-0123456789abcdef", "test-secret-fedcba9876543210"
@@ -55,8 +55,8 @@ def test_only_linear_perpetuals_are_loaded(adapter):
 
 
 def test_fills_are_read_with_their_real_fee_and_pnl(adapter):
-    ex, _, mock = adapter
-    mock.add(responses.GET, f"{HOST}/fapi/v1/userTrades", json=USER_TRADES)
+    ex, fake, mock = adapter
+    fake.trades = USER_TRADES
     (fill,) = ex.fills("BTCUSDT", since_ms=1569514900000)
     assert (fill.trade_id, fill.order_id, fill.side, fill.position_side) == (
         "698759",
@@ -79,8 +79,8 @@ def test_fills_are_read_with_their_real_fee_and_pnl(adapter):
 
 
 def test_income_ledger_has_funding_and_commissions(adapter):
-    ex, _, mock = adapter
-    mock.add(responses.GET, f"{HOST}/fapi/v1/income", json=INCOME)
+    ex, fake, mock = adapter
+    fake.income_rows = INCOME
     rows = ex.income(since_ms=1570000000000)
     assert [(r.income_type, r.symbol, r.amount, r.trade_id) for r in rows] == [
         ("TRANSFER", None, Decimal("-0.375"), None),

@@ -34,6 +34,7 @@ from qtrader.exchange.port import (
     IncomeRow,
     OrderReport,
     OrderRequest,
+    PositionDetail,
     PositionInfo,
 )
 from qtrader.secrets import mask
@@ -193,6 +194,28 @@ class BinanceUsdm:
             available=Decimal(str(raw.get("availableBalance", "0"))),
             positions=positions,
         )
+
+    def position_details(self) -> list[PositionDetail]:
+        """Open positions, all symbols, one request (GET /fapi/v3/positionRisk)."""
+        rows = self._read(self.client.fapiPrivateV3GetPositionRisk)
+        details = []
+        for r in rows:
+            amount = Decimal(str(r.get("positionAmt", "0")))
+            if amount == 0:
+                continue
+            details.append(
+                PositionDetail(
+                    symbol=r["symbol"],
+                    side="BUY" if amount > 0 else "SELL",
+                    qty=abs(amount),
+                    position_side=r.get("positionSide", "BOTH"),
+                    entry_price=Decimal(str(r.get("entryPrice", "0"))),
+                    mark_price=Decimal(str(r.get("markPrice", "0"))),
+                    unrealized_pnl=Decimal(str(r.get("unRealizedProfit", "0"))),
+                    notional=abs(Decimal(str(r.get("notional", "0")))),
+                )
+            )
+        return details
 
     def mark_prices(self) -> dict[str, Decimal]:
         rows = self._read(self.client.fapiPublicGetPremiumIndex)

@@ -57,6 +57,20 @@ class PositionInfo:
 
 
 @dataclass(frozen=True)
+class PositionDetail:
+    """A position as GET /fapi/v3/positionRisk reports it (entry and mark price included)."""
+
+    symbol: str
+    side: str  # BUY (long) | SELL (short)
+    qty: Decimal
+    position_side: str
+    entry_price: Decimal
+    mark_price: Decimal
+    unrealized_pnl: Decimal
+    notional: Decimal
+
+
+@dataclass(frozen=True)
 class Account:
     wallet_balance: Decimal
     equity: Decimal  # margin balance: wallet + unrealized
@@ -128,5 +142,6 @@ class Exchange(Protocol):
     def cancel_order(self, symbol: str, exchange_order_id: str, conditional: bool) -> None: ...
     def cancel_all(self, symbol: str, conditional: bool) -> None: ...
     def fills(self, symbol: str, since_ms: int | None = None) -> list[Fill]: ...
+    def position_details(self) -> list[PositionDetail]: ...
     def income(self, since_ms: int | None = None) -> list[IncomeRow]: ...
     def journal(self) -> list[dict[str, Any]]: ...
