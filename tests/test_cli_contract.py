@@ -112,7 +112,7 @@ def test_status_shows_mode_halt_counts_and_last_runs(tmp_path, db_path):
     assert (doc["signals"]["pending"], doc["signals"]["invalid"]) == (1, 1)
     assert [(r["command"], r["outcome"]) for r in doc["last_runs"]] == [("pull-signals", "ok")]
     human = invoke("status").stdout
-    assert "HALTED (halt): max drawdown 4.3% > 4%; qtrader resume lifts it" in human
+    assert "HALTED (halt): max drawdown 4.3% > 4%; `qtrader resume` lifts it" in human
     assert "mode       PAPER" in human
 
 

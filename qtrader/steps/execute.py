@@ -28,7 +28,7 @@ from loguru import logger
 from qtrader.domain.market import MarketRules
 from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
-from qtrader.domain.risk import AccountState, Candidate, Holding, RiskLimits, breaker, evaluate
+from qtrader.domain.risk import AccountState, Candidate, evaluate
 from qtrader.domain.sizing import (
     SizingRejected,
     order_quantity,
@@ -50,6 +50,7 @@ from qtrader.exchange.port import (
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
 from qtrader.steps.markets import load_markets
+from qtrader.steps.risk_gate import account_state, how_it_lifts, risk_limits, trip_breakers
 from qtrader.store.batch import WriteBatch
 from qtrader.store.exchange_cache import (
     cached_hedge_mode,
@@ -59,15 +60,7 @@ from qtrader.store.exchange_cache import (
 )
 from qtrader.store.orders import OrderRow, get_order, orders_of_signal, request_columns
 from qtrader.store.risk_state import (
-    consecutive_losses,
-    entry_counts,
-    equity_marks,
     get_halt,
-    last_stop_outs,
-    open_entry_counts,
-    record_equity,
-    risk_reset_at,
-    set_halt,
 )
 from qtrader.store.signals import SIGNAL_FIELDS
 from qtrader.store.state import HALT_KEY
@@ -174,17 +167,8 @@ def refuse_if_halted(ctx: RunContext) -> None:
         batch.commit(ctx.store)
         logger.info("daily-loss halt of {} lifted: a new UTC day", halt["day"])
         return
-    how = (
-        "it lifts at 00:00 UTC"
-        if halt.get("clears") == "next_utc_day"
-        else ("`qtrader resume` lifts it")
-    )
-    raise Halted(f"trading is halted: {halt.get('reason', 'no reason recorded')}; {how}")
-
-
-def risk_limits(settings: Any) -> RiskLimits:
-    r = settings.risk
-    return RiskLimits(**{f: getattr(r, f) for f in RiskLimits.__dataclass_fields__})
+    reason = halt.get("reason", "no reason recorded")
+    raise Halted(f"trading is halted: {reason}; {how_it_lifts(halt.get('clears'))}")
 
 
 def _signals(ctx: RunContext, status: str, limit: int | None) -> list[SignalRow]:
@@ -231,57 +215,8 @@ class _Execution:
         self.hedge = hedge
         self.account = self.exchange.account()
         self.setups = symbol_setups(self.store, self.mode)
-        self.state = self._account_state(self.account)
-        self._trip_breakers()
-
-    def _account_state(self, account: Account) -> AccountState:
-        """The account as risk sees it: the exchange's numbers and DuckDB's history."""
-        now = self.ctx.now()
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        record_equity(
-            self.store, self.mode, self.ctx.run_id, account.wallet_balance, account.equity
-        )
-        reset = risk_reset_at(self.store)
-        start_of_day, peak = equity_marks(self.store, self.mode, day_start, reset)
-        last_hour, today = entry_counts(self.store, self.mode, now, day_start)
-        entries = open_entry_counts(self.store, self.mode)
-        holdings = {
-            p.symbol: Holding(p.side, p.notional, entries.get(p.symbol, 1))
-            for p in account.positions
-        }
-        return AccountState(
-            now=now,
-            equity=account.equity,
-            available=account.available,
-            holdings=holdings,
-            start_of_day_equity=start_of_day,
-            peak_equity=peak,
-            entries_last_hour=last_hour,
-            entries_today=today,
-            last_stop_at=last_stop_outs(self.store, self.mode),
-            consecutive_losses=consecutive_losses(self.store, self.mode, reset),
-        )
-
-    def _trip_breakers(self) -> None:
-        assert self.state is not None
-        tripped = breaker(self.state, self.limits)
-        if tripped is None:
-            return
-        set_halt(self.store, tripped.kind, tripped.reason, tripped.clears, tripped.numbers)
-        self._event(
-            "breaker_tripped",
-            "critical",
-            None,
-            tripped.reason,
-            {"kind": tripped.kind, "clears": tripped.clears, **tripped.numbers},
-        )
-        self.commit()
-        how = (
-            "it lifts at 00:00 UTC"
-            if tripped.clears == "next_utc_day"
-            else ("`qtrader resume` lifts it")
-        )
-        raise Halted(f"circuit breaker tripped: {tripped.reason}; {how}")
+        self.state = account_state(self.ctx, self.account)
+        trip_breakers(self.ctx, self.state, self.limits, self.batch)
 
     def commit(self) -> None:
         self.batch.exchange_calls(self.exchange.journal())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
+from qtrader.steps.risk_gate import how_it_lifts
 from qtrader.store.runs import last_runs
 from qtrader.store.signals import counts_by_status
 from qtrader.store.state import HALT_KEY, get_state
@@ -27,8 +28,7 @@ def status(ctx: RunContext) -> Result:
     }
     halt_text = "none"
     if halt:
-        clears_at_midnight = halt.get("clears") == "next_utc_day"
-        lifts = "lifts at 00:00 UTC" if clears_at_midnight else "qtrader resume lifts it"
+        lifts = how_it_lifts(halt.get("clears"))
         halt_text = f"HALTED ({halt.get('kind', 'halt')}): {halt.get('reason', '?')}; {lifts}"
     lines = [
         f"database   {ctx.store.path}",

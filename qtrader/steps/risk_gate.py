@@ -1,0 +1,75 @@
+"""The account as the risk engine sees it, and the circuit breakers, for execute and reconcile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qtrader.domain.risk import AccountState, Holding, RiskLimits, breaker
+from qtrader.errors import Halted
+from qtrader.exchange.port import Account
+from qtrader.steps import RunContext
+from qtrader.store.batch import WriteBatch
+from qtrader.store.risk_state import (
+    consecutive_losses,
+    entry_counts,
+    equity_marks,
+    last_stop_outs,
+    open_entry_counts,
+    record_equity,
+    risk_reset_at,
+    set_halt,
+)
+
+
+def risk_limits(settings: Any) -> RiskLimits:
+    r = settings.risk
+    return RiskLimits(**{f: getattr(r, f) for f in RiskLimits.__dataclass_fields__})
+
+
+def account_state(ctx: RunContext, account: Account) -> AccountState:
+    """The exchange's numbers and DuckDB's history; also stores an equity snapshot."""
+    store, mode, now = ctx.store, ctx.mode, ctx.now()
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    record_equity(store, mode, ctx.run_id, account.wallet_balance, account.equity)
+    reset = risk_reset_at(store)
+    start_of_day, peak = equity_marks(store, mode, day_start, reset)
+    last_hour, today = entry_counts(store, mode, now, day_start)
+    entries = open_entry_counts(store, mode)
+    holdings = {
+        p.symbol: Holding(p.side, p.notional, entries.get(p.symbol, 1)) for p in account.positions
+    }
+    return AccountState(
+        now=now,
+        equity=account.equity,
+        available=account.available,
+        holdings=holdings,
+        start_of_day_equity=start_of_day,
+        peak_equity=peak,
+        entries_last_hour=last_hour,
+        entries_today=today,
+        last_stop_at=last_stop_outs(store, mode),
+        consecutive_losses=consecutive_losses(store, mode, reset),
+    )
+
+
+def trip_breakers(
+    ctx: RunContext, state: AccountState, limits: RiskLimits, batch: WriteBatch
+) -> None:
+    """Store the halt and raise Halted (exit 3) when a breaker trips."""
+    tripped = breaker(state, limits)
+    if tripped is None:
+        return
+    set_halt(ctx.store, tripped.kind, tripped.reason, tripped.clears, tripped.numbers)
+    batch.event(
+        "breaker_tripped",
+        "critical",
+        None,
+        tripped.reason,
+        {"kind": tripped.kind, "clears": tripped.clears, **tripped.numbers},
+    )
+    batch.commit(ctx.store)
+    raise Halted(f"circuit breaker tripped: {tripped.reason}; {how_it_lifts(tripped.clears)}")
+
+
+def how_it_lifts(clears: str | None) -> str:
+    return "it lifts at 00:00 UTC" if clears == "next_utc_day" else "`qtrader resume` lifts it"
