@@ -258,6 +258,16 @@ def execute(
     )
 
 
+@app.command("reconcile")
+@with_global_options
+def reconcile(ctx: typer.Context) -> None:
+    """Make DuckDB agree with the exchange: fills, fees, funding, positions; repair protection."""
+    from qtrader.steps.reconcile import reconcile as step
+
+    yes_live = bool(ctx.obj["yes_live"])
+    _run(ctx, "reconcile", lambda run_ctx: step(run_ctx, yes_live))
+
+
 @app.command("close-all")
 @with_global_options
 def close_all(

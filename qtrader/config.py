@@ -126,10 +126,21 @@ class SignalsSettings:
 
 
 @dataclass(frozen=True)
+class ReconcileSettings:
+    winner_r: Decimal = setting(
+        Decimal("1"), "an open position at this R-multiple or more is a WINNER"
+    )
+    toxic_r: Decimal = setting(Decimal("-0.5"), "at this R-multiple or less it is TOXIC")
+    toxic_after_s: int = setting(14400, "losing for this long makes a position TOXIC", min=1)
+    max_holding_s: int | None = setting(None, "close positions older than this (off)", min=60)
+
+
+@dataclass(frozen=True)
 class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
     signals: SignalsSettings = field(default_factory=SignalsSettings)
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     profile: str | None = None
     config_file: str | None = None
 
@@ -142,6 +153,7 @@ SECTIONS: dict[str, type] = {
     "exchange": ExchangeSettings,
     "risk": RiskSettings,
     "signals": SignalsSettings,
+    "reconcile": ReconcileSettings,
 }
 
 # The seeds' presets (seed 003, "Customization Examples").

@@ -57,7 +57,7 @@ class FakeBinance:
     entry_prices: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     trades: list[dict] = field(default_factory=list)  # GET /fapi/v1/userTrades
     income_rows: list[dict] = field(default_factory=list)  # GET /fapi/v1/income
-    now_ms: int = 1763700000000
+    now_ms: int = 0  # trade times: real time, strictly increasing
     _ids: Any = field(default_factory=lambda: itertools.count(4082542011))
 
     # --- set-up --------------------------------------------------------------------------
@@ -105,7 +105,9 @@ class FakeBinance:
                             "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
                             "updateTime": 1763700000000, "time": 1763700000000}  # fmt: skip
 
-    def position(self, symbol: str, amount: str, side: str = "BOTH", entry: str | None = None) -> None:
+    def position(
+        self, symbol: str, amount: str, side: str = "BOTH", entry: str | None = None
+    ) -> None:
         self.positions[(symbol, side)] = Decimal(amount)
         self.entry_prices[(symbol, side)] = Decimal(entry or self.marks[symbol])
 
@@ -194,7 +196,7 @@ class FakeBinance:
         elif before == 0:
             self.entry_prices[key] = price
         self.positions[key] = before + signed
-        self.now_ms += 1000
+        self.now_ms = max(self.now_ms + 1, int(time.time() * 1000))
         self.trades.append({
             "buyer": side == "BUY", "commission": f"{qty * price * Decimal('0.0004'):.8f}",
             "commissionAsset": "USDT", "id": 698759 + len(self.trades), "maker": False,
@@ -266,7 +268,10 @@ class FakeBinance:
         for (symbol, side), amount in self.positions.items():
             if amount == 0:
                 continue
-            entry, mark = self.entry_prices.get((symbol, side), Decimal(0)), Decimal(self.marks[symbol])
+            entry, mark = (
+                self.entry_prices.get((symbol, side), Decimal(0)),
+                Decimal(self.marks[symbol]),
+            )
             rows.append({"symbol": symbol, "positionSide": side, "positionAmt": str(amount),
                          "entryPrice": str(entry), "breakEvenPrice": str(entry), "markPrice": str(mark),
                          "unRealizedProfit": f"{(mark - entry) * amount:.8f}", "liquidationPrice": "0",

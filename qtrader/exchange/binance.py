@@ -164,6 +164,9 @@ class BinanceUsdm:
         }
         return self._rules
 
+    def market_rules(self, symbol: str) -> MarketRules | None:
+        return self._rules.get(symbol)
+
     def sync_clock(self) -> int:
         """Server time offset in ms; ccxt signs every request with the corrected time."""
         return int(self._read(self.client.load_time_difference))

@@ -47,7 +47,11 @@ class Store:
         self.conn.execute("COMMIT")
 
     def insert_rows(
-        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        ignore_duplicates: bool = False,
     ) -> None:
         """Insert many rows in one statement: one typed list parameter per column, unnested.
 
@@ -59,7 +63,8 @@ class Store:
         types = self.column_types(table)
         select = ", ".join(f"unnest(?::{types[column]}[])" for column in columns)
         values = [list(column) for column in zip(*rows, strict=True)]
-        self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select}", values)
+        verb = "INSERT OR IGNORE INTO" if ignore_duplicates else "INSERT INTO"
+        self.conn.execute(f"{verb} {table} ({', '.join(columns)}) SELECT {select}", values)
 
     def column_types(self, table: str) -> dict[str, str]:
         """Column → SQL type, for every table read in one query (information_schema is slow)."""

@@ -1,0 +1,549 @@
+"""reconcile: make DuckDB agree with the exchange, settle closed positions, keep them protected.
+
+The exchange is the source of truth. One run:
+1. resolves every order left `submitting`/`unknown` by looking it up by client id;
+2. reads positions (positionRisk), open orders and open algo orders (all symbols, one request
+   each), the income ledger since its cursor, and the account balance;
+3. marks protective orders that left the book (fired, cancelled) from the exchange's record;
+4. ingests fills (userTrades) since each symbol's cursor, only for symbols with activity, so an
+   idle run costs a constant number of requests however many symbols were ever traded;
+5. settles positions that are flat on the exchange (exit price, realized PnL, fees, funding,
+   why it closed), adopts positions DuckDB did not know, and reports every difference;
+6. runs the protection watchdog (see `watchdog.py`);
+7. stores an equity snapshot and evaluates the circuit breakers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from qtrader.domain.numbers import plain
+from qtrader.domain.orders import OrderStatus
+from qtrader.domain.positions import classification, r_multiple
+from qtrader.errors import ExitCode
+from qtrader.exchange import open_exchange
+from qtrader.exchange.port import (
+    Exchange,
+    ExchangeRejected,
+    ExchangeUnavailable,
+    Fill,
+    OrderReport,
+    PositionDetail,
+)
+from qtrader.output import Result, Table
+from qtrader.steps import RunContext
+from qtrader.steps.markets import load_markets
+from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
+from qtrader.store.batch import WriteBatch
+from qtrader.store.state import get_state, set_state
+
+INCOME_LOOKBACK = timedelta(days=7)  # the first run reads the ledger this far back
+_PROTECTIVE = ("stop_loss", "take_profit")
+
+
+@dataclass
+class Drift:
+    kind: str  # missing_locally | missing_on_exchange | quantity | order_state
+    symbol: str
+    detail: str
+
+
+@dataclass
+class _Run:
+    ctx: RunContext
+    exchange: Exchange
+    batch: WriteBatch
+    drift: list[Drift] = field(default_factory=list)
+    settled: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)  # symbols with activity this run
+
+    @property
+    def store(self) -> Any:
+        return self.ctx.store
+
+    @property
+    def mode(self) -> str:
+        return self.ctx.mode
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def note(self, kind: str, symbol: str, detail: str) -> None:
+        self.drift.append(Drift(kind, symbol, detail))
+        self.batch.event("drift", "warning", symbol, f"{kind}: {detail}", {"kind": kind})
+
+    # --- 1. orders whose outcome is unknown --------------------------------------------
+
+    def resolve_in_flight(self) -> None:
+        grace = self.ctx.settings.exchange.unknown_order_grace_s
+        rows = self.store.fetchall(
+            "SELECT client_order_id, symbol, kind, created_at FROM orders "
+            "WHERE mode = ? AND status IN ('submitting', 'unknown')",
+            [self.mode],
+        )
+        for cid, symbol, kind, created_at in rows:
+            report = self._lookup(symbol, cid, kind != "market")
+            if report is not None:
+                self._answered(cid, report)
+                self.count("orders_resolved")
+            elif (self.ctx.now() - created_at).total_seconds() >= grace:
+                self.batch.update_order(
+                    cid,
+                    status=OrderStatus.NOT_FOUND.value,
+                    error="not found by client id during reconcile",
+                )
+                self.count("orders_not_found")
+
+    def _lookup(self, symbol: str, cid: str, conditional: bool) -> OrderReport | None:
+        try:
+            return self.exchange.order_by_client_id(symbol, cid, conditional)
+        except ExchangeRejected as exc:
+            if exc.kind == "not_found":
+                return None
+            raise
+        except ExchangeUnavailable:
+            return None
+
+    def _answered(self, cid: str, report: OrderReport) -> None:
+        self.batch.update_order(
+            cid,
+            status=report.status.value,
+            exchange_order_id=report.exchange_order_id,
+            filled_qty=report.filled_qty,
+            avg_price=report.avg_price,
+            raw_response=report.raw,
+        )
+
+    # --- 3. protective orders that left the book ---------------------------------------
+
+    def sync_protective(self, open_algo: list[OrderReport]) -> None:
+        on_book = {o.client_order_id for o in open_algo}
+        rows = self.store.fetchall(
+            "SELECT client_order_id, symbol FROM orders WHERE mode = ? AND status = 'open' "
+            f"AND role IN {_PROTECTIVE}",
+            [self.mode],
+        )
+        for cid, symbol in rows:
+            if cid in on_book:
+                continue
+            report = self._lookup(symbol, cid, conditional=True)
+            if report is None:
+                self.note("order_state", symbol, f"{cid} is neither open nor known to the exchange")
+                self.batch.update_order(cid, status=OrderStatus.NOT_FOUND.value)
+                continue
+            self._answered(cid, report)
+            self.touched.add(symbol)
+            self.count("protective_orders_updated")
+
+    # --- 2/4. the ledgers ----------------------------------------------------------------
+
+    def ingest_income(self) -> None:
+        key = f"income_cursor:{self.mode}"
+        since = get_state(self.store, key)
+        since_ms = since if since is not None else _ms(self.ctx.now() - INCOME_LOOKBACK)
+        rows = self.exchange.income(since_ms=since_ms)
+        if not rows:
+            return
+        self.store.insert_rows(
+            "income",
+            (
+                "mode",
+                "tran_id",
+                "income_type",
+                "symbol",
+                "amount",
+                "asset",
+                "trade_id",
+                "ts",
+                "raw",
+            ),
+            [
+                (
+                    self.mode,
+                    r.tran_id,
+                    r.income_type,
+                    r.symbol,
+                    r.amount,
+                    r.asset,
+                    r.trade_id,
+                    _ts(r.ts_ms),
+                    json.dumps(r.raw),
+                )
+                for r in rows
+            ],
+            ignore_duplicates=True,
+        )
+        set_state(self.store, key, max(r.ts_ms for r in rows))
+        self.count("income_rows", len(rows))
+
+    def ingest_fills(self, symbols: set[str]) -> None:
+        for symbol in sorted(symbols):
+            key = f"fills_cursor:{self.mode}:{symbol}"
+            since = get_state(self.store, key)
+            fills = self.exchange.fills(symbol, since_ms=since)
+            if fills:
+                self._store_fills(fills)
+                set_state(self.store, key, max(f.ts_ms for f in fills))
+
+    def _store_fills(self, fills: list[Fill]) -> None:
+        ids = {f.order_id for f in fills}
+        ours = dict(
+            self.store.fetchall(
+                "SELECT exchange_order_id, client_order_id FROM orders "
+                "WHERE mode = ? AND list_contains(?, exchange_order_id)",
+                [self.mode, sorted(ids)],
+            )
+        )
+        self.store.insert_rows(
+            "fills",
+            (
+                "mode",
+                "symbol",
+                "trade_id",
+                "order_id",
+                "client_order_id",
+                "side",
+                "position_side",
+                "qty",
+                "price",
+                "fee",
+                "fee_asset",
+                "realized_pnl",
+                "maker",
+                "ts",
+                "raw",
+            ),
+            [
+                (
+                    self.mode,
+                    f.symbol,
+                    f.trade_id,
+                    f.order_id,
+                    ours.get(f.order_id),
+                    f.side,
+                    f.position_side,
+                    f.qty,
+                    f.price,
+                    f.commission,
+                    f.commission_asset,
+                    f.realized_pnl,
+                    f.maker,
+                    _ts(f.ts_ms),
+                    json.dumps(f.raw),
+                )
+                for f in fills
+            ],
+            ignore_duplicates=True,
+        )
+        self.count("fills", len(fills))
+
+    # --- 5. positions --------------------------------------------------------------------
+
+    def local_open(self) -> dict[tuple[str, str], dict[str, Any]]:
+        rows = self.store.fetchall(
+            "SELECT position_id, symbol, position_side, side, qty, entry_price, opened_at, "
+            "stop_loss, signal_seq, exit_reason FROM positions WHERE mode = ? AND status = 'open'",
+            [self.mode],
+        )
+        keys = (
+            "position_id",
+            "symbol",
+            "position_side",
+            "side",
+            "qty",
+            "entry_price",
+            "opened_at",
+            "stop_loss",
+            "signal_seq",
+            "exit_reason",
+        )
+        return {(r[1], r[2]): dict(zip(keys, r, strict=True)) for r in rows}
+
+    def sync_positions(self, details: list[PositionDetail]) -> None:
+        local = self.local_open()
+        seen = {(d.symbol, d.position_side): d for d in details}
+        for key, position in local.items():
+            detail = seen.get(key)
+            if detail is None or detail.side != position["side"]:
+                self.settle(position)
+        local = self.local_open()
+        settings = self.ctx.settings.reconcile
+        for key, detail in seen.items():
+            position = local.get(key)
+            if position is None:
+                self.open_from_exchange(detail)
+                continue
+            if plain(detail.qty) != plain(position["qty"]):
+                self.note(
+                    "quantity",
+                    detail.symbol,
+                    f"DuckDB had {plain(position['qty'])}, the exchange {detail.qty}",
+                )
+            r = r_multiple(
+                detail.entry_price, position["stop_loss"], detail.qty, detail.unrealized_pnl
+            )
+            age = (self.ctx.now() - position["opened_at"]).total_seconds()
+            label = classification(
+                r,
+                detail.unrealized_pnl,
+                age,
+                settings.winner_r,
+                settings.toxic_r,
+                settings.toxic_after_s,
+            )
+            self.store.execute(
+                "UPDATE positions SET qty = ?, mark_price = ?, unrealized_pnl = ?, r_multiple = ?, "
+                "classification = ?, updated_at = ? WHERE position_id = ?",
+                [
+                    detail.qty,
+                    detail.mark_price,
+                    detail.unrealized_pnl,
+                    r,
+                    label,
+                    self.ctx.now(),
+                    position["position_id"],
+                ],
+            )
+
+    def open_from_exchange(self, detail: PositionDetail) -> None:
+        """A position DuckDB has no open row for: ours (an entry just filled) or adopted."""
+        entry = self.store.fetchone(
+            "SELECT o.signal_seq, o.created_at, "
+            " (SELECT trigger_price FROM orders s WHERE s.signal_seq = o.signal_seq "
+            "  AND s.role = 'stop_loss' LIMIT 1), "
+            " (SELECT trigger_price FROM orders t WHERE t.signal_seq = o.signal_seq "
+            "  AND t.role = 'take_profit' LIMIT 1) "
+            "FROM orders o WHERE o.mode = ? AND o.role = 'entry' AND o.symbol = ? AND o.side = ? "
+            "AND o.filled_qty > 0 AND o.signal_seq NOT IN "
+            " (SELECT signal_seq FROM positions WHERE signal_seq IS NOT NULL) "
+            "ORDER BY o.created_at DESC LIMIT 1",
+            [self.mode, detail.symbol, detail.side],
+        )
+        origin = "qtrader" if entry else "adopted"
+        signal_seq, opened_at, stop, target = entry if entry else (None, self.ctx.now(), None, None)
+        self.store.execute(
+            "INSERT INTO positions (mode, symbol, side, position_side, qty, entry_price, "
+            "opened_at, "
+            "signal_seq, origin, stop_loss, take_profit, status, mark_price, unrealized_pnl, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+            [
+                self.mode,
+                detail.symbol,
+                detail.side,
+                detail.position_side,
+                detail.qty,
+                detail.entry_price,
+                opened_at,
+                signal_seq,
+                origin,
+                stop,
+                target,
+                detail.mark_price,
+                detail.unrealized_pnl,
+                self.ctx.now(),
+            ],
+        )
+        self.touched.add(detail.symbol)
+        if origin == "adopted":
+            side = "long" if detail.side == "BUY" else "short"
+            self.note(
+                "missing_locally",
+                detail.symbol,
+                f"{side} {detail.qty} at {detail.entry_price} was not in DuckDB: adopted",
+            )
+        self.count("positions_opened" if origin == "qtrader" else "positions_adopted")
+
+    def settle(self, position: dict[str, Any]) -> None:
+        """Close the local row with what the exchange's fills and ledger say happened."""
+        symbol, since = position["symbol"], position["opened_at"]
+        self.ingest_fills({symbol})
+        closing = self.store.fetchall(
+            "SELECT qty, price, realized_pnl, ts FROM fills WHERE mode = ? AND symbol = ? "
+            "AND position_side = ? AND ts >= ? AND realized_pnl <> 0",
+            [self.mode, symbol, position["position_side"], since],
+        )
+        fees = self.store.fetchone(
+            "SELECT coalesce(sum(fee), 0) FROM fills WHERE mode = ? AND symbol = ? "
+            "AND position_side = ? AND ts >= ?",
+            [self.mode, symbol, position["position_side"], since],
+        )[0]
+        funding = self.store.fetchone(
+            "SELECT coalesce(sum(amount), 0) FROM income WHERE mode = ? AND symbol = ? "
+            "AND income_type = 'FUNDING_FEE' AND ts >= ?",
+            [self.mode, symbol, since],
+        )[0]
+        exit_price, realized, closed_at = _exit_of(closing)
+        reason = position.get("exit_reason") or self.exit_reason(position)
+        self.store.execute(
+            "UPDATE positions SET status = 'closed', closed_at = ?, exit_price = ?, "
+            "realized_pnl = ?, fees = ?, funding = ?, exit_reason = ?, updated_at = ? "
+            "WHERE position_id = ?",
+            [
+                closed_at or self.ctx.now(),
+                exit_price,
+                realized or Decimal(0),
+                fees,
+                funding,
+                reason,
+                self.ctx.now(),
+                position["position_id"],
+            ],
+        )
+        self.settled.append(
+            {
+                "symbol": symbol,
+                "exit_reason": reason,
+                "exit_price": exit_price,
+                "realized_pnl": realized,
+                "fees": plain(fees),
+                "funding": plain(funding),
+            }
+        )
+        self.count("positions_settled")
+        if realized is None:
+            self.note("missing_on_exchange", symbol, "closed without a closing fill on record")
+
+    def exit_reason(self, position: dict[str, Any]) -> str:
+        roles = dict(
+            self.store.fetchall(
+                "SELECT role, status FROM orders WHERE mode = ? AND symbol = ? AND created_at >= ? "
+                "AND (signal_seq = ? OR role IN ('exit', 'reverse_exit'))",
+                [self.mode, position["symbol"], position["opened_at"], position["signal_seq"]],
+            )
+        )
+        if roles.get("stop_loss") == "filled":
+            return "stop_loss"
+        if roles.get("take_profit") == "filled":
+            return "take_profit"
+        if roles.get("exit") == "filled" or roles.get("reverse_exit") == "filled":
+            return "signal_close"
+        return "manual_or_unknown"
+
+
+def reconcile(ctx: RunContext, yes_live: bool = False, exchange: Exchange | None = None) -> Result:
+    exchange = exchange or open_exchange(ctx.settings, yes_live)
+    logger.info("reconcile · {} · exchange {}", ctx.mode.upper(), exchange.host)
+    batch = WriteBatch(ctx.run_id, ctx.mode)
+    run = _Run(ctx, exchange, batch)
+    try:
+        load_markets(ctx.store, exchange, ctx.mode, ctx.settings.exchange.markets_ttl_s)
+        exchange.sync_clock()
+        run.resolve_in_flight()
+        batch.commit(ctx.store)
+        details = exchange.position_details()
+        open_algo = exchange.open_orders(None, conditional=True)
+        open_regular = exchange.open_orders(None, conditional=False)
+        run.sync_protective(open_algo)
+        batch.commit(ctx.store)  # settling reads which protective order fired
+        run.ingest_income()
+        active = run.touched | {d.symbol for d in details} | {k[0] for k in run.local_open()}
+        run.ingest_fills(active)
+        run.sync_positions(details)
+        batch.commit(ctx.store)
+        from qtrader.steps.watchdog import guard
+
+        repairs = guard(ctx, exchange, batch, details, open_algo, open_regular)
+        account = exchange.account()
+        state = account_state(ctx, account)
+        trip_breakers(ctx, state, risk_limits(ctx.settings), batch)
+        return _result(ctx, exchange, run, repairs, account.equity)
+    finally:
+        batch.exchange_calls(exchange.journal())
+        batch.commit(ctx.store)
+
+
+def _result(
+    ctx: RunContext, exchange: Exchange, run: _Run, repairs: list, equity: Decimal
+) -> Result:
+    open_rows = ctx.store.fetchall(
+        "SELECT symbol, side, qty, entry_price, mark_price, unrealized_pnl, stop_loss, r_multiple, "
+        "classification, origin FROM positions WHERE mode = ? AND status = 'open' ORDER BY symbol",
+        [ctx.mode],
+    )
+    columns = [
+        "symbol",
+        "side",
+        "qty",
+        "entry",
+        "mark",
+        "unrealized",
+        "stop",
+        "R",
+        "class",
+        "origin",
+    ]
+    positions = [[plain(v) if isinstance(v, Decimal) else v for v in row] for row in open_rows]
+    failed = [r for r in repairs if not r["ok"]]
+    result = Result(
+        data={
+            "exchange": exchange.host,
+            "equity": equity,
+            "counts": run.counts,
+            "positions": [dict(zip(columns, row, strict=True)) for row in positions],
+            "settled": run.settled,
+            "drift": [d.__dict__ for d in run.drift],
+            "repairs": repairs,
+        },
+        tables=[
+            Table("open positions", columns, positions),
+            Table(
+                "settled this run",
+                ["symbol", "exit_reason", "exit_price", "realized_pnl", "fees", "funding"],
+                [
+                    [
+                        s[k]
+                        for k in (
+                            "symbol",
+                            "exit_reason",
+                            "exit_price",
+                            "realized_pnl",
+                            "fees",
+                            "funding",
+                        )
+                    ]
+                    for s in run.settled
+                ],
+            ),
+            Table(
+                "repairs",
+                ["action", "symbol", "detail", "ok"],
+                [[r["action"], r["symbol"], r["detail"], r["ok"]] for r in repairs],
+            ),
+            Table(
+                "drift (DuckDB vs exchange)",
+                ["kind", "symbol", "detail"],
+                [[d.kind, d.symbol, d.detail] for d in run.drift],
+            ),
+        ],
+        lines=[f"reconcile · exchange {exchange.host} · equity {plain(equity)}"],
+        summary={"counts": run.counts, "drift": len(run.drift), "repairs": len(repairs)},
+    )
+    if failed:
+        result.exit_code, result.outcome = ExitCode.FAILURE, "failed"
+        result.error = "; ".join(f"{r['action']} {r['symbol']}: {r['detail']}" for r in failed)
+    return result
+
+
+def _exit_of(closing: list[tuple]) -> tuple[Decimal | None, Decimal | None, datetime | None]:
+    """Volume-weighted exit price, realized PnL and time of the closing fills (exact)."""
+    quantity = sum((q for q, _, _, _ in closing), Decimal(0))
+    if not closing or quantity == 0:
+        return None, None, None
+    vwap = sum((q * p for q, p, _, _ in closing), Decimal(0)) / quantity
+    realized = sum((r for _, _, r, _ in closing), Decimal(0))
+    return plain(vwap), plain(realized), max(ts for _, _, _, ts in closing)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _ts(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
