@@ -31,6 +31,7 @@ bench: $(STAMP)
 	-$(BIN)/python benchmarks/help_time.py
 	-$(BIN)/python benchmarks/ingest.py
 	-$(BIN)/python benchmarks/execute_requests.py
+	-$(BIN)/python benchmarks/reconcile_requests.py
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }

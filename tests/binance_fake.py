@@ -153,8 +153,16 @@ class FakeBinance:
 
         return callback
 
+    extra_symbols: list[str] = field(default_factory=list)  # cloned from SOLUSDT's rules
+
     def _exchange_info(self, params: dict) -> dict:
-        return json.loads((FIXTURES / "exchangeInfo.json").read_text())
+        info = json.loads((FIXTURES / "exchangeInfo.json").read_text())
+        template = next(s for s in info["symbols"] if s["symbol"] == "SOLUSDT")
+        for symbol in self.extra_symbols:
+            info["symbols"].append({**template, "symbol": symbol, "pair": symbol,
+                                    "baseAsset": symbol.removesuffix("USDT")})  # fmt: skip
+            self.marks.setdefault(symbol, "10")
+        return info
 
     def _premium_index(self, params: dict) -> list[dict]:
         return [{"symbol": s, "markPrice": p, "indexPrice": p, "estimatedSettlePrice": p,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from qtrader.domain.numbers import plain
 from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
 from qtrader.steps.risk_gate import how_it_lifts
@@ -37,8 +40,30 @@ def status(ctx: RunContext) -> Result:
         f"mode       {mode_label(ctx.mode)}",
         f"halt       {halt_text}",
     ]
+    position_columns = [
+        "symbol",
+        "side",
+        "qty",
+        "entry_price",
+        "mark_price",
+        "unrealized_pnl",
+        "stop_loss",
+        "r_multiple",
+        "classification",
+        "origin",
+    ]
+    positions = [
+        [plain(v) if isinstance(v, Decimal) else v for v in row]
+        for row in ctx.store.fetchall(
+            f"SELECT {', '.join(position_columns)} FROM positions "
+            "WHERE mode = ? AND status = 'open' ORDER BY symbol",
+            [ctx.mode],
+        )
+    ]
+    data["positions"] = [dict(zip(position_columns, row, strict=True)) for row in positions]
     run_columns = ["command", "run_id", "mode", "started_at", "ended_at", "outcome", "exit_code"]
     tables = [
+        Table("open positions (as of the last reconcile)", position_columns, positions),
         Table("signals", ["status", "count"], [[k, v] for k, v in signals.items()]),
         Table("last run of each command", run_columns, [[r[c] for c in run_columns] for r in runs]),
     ]
