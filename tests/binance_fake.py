@@ -81,6 +81,8 @@ class FakeBinance:
             ("GET", "/fapi/v3/positionRisk"): self._position_risk,
             ("GET", "/fapi/v1/userTrades"): self._user_trades,
             ("GET", "/fapi/v1/income"): self._income,
+            ("GET", "/fapi/v1/forceOrders"): lambda p: [o for o in self.force_orders
+                                                         if o["symbol"] == p["symbol"]],
             ("DELETE", "/fapi/v1/allOpenOrders"): self._cancel_all_open,
             ("DELETE", "/fapi/v1/algoOpenOrders"): self._cancel_all_algo,
             ("DELETE", "/fapi/v1/algoOrder"): self._cancel_algo_order,
@@ -154,6 +156,23 @@ class FakeBinance:
         return callback
 
     extra_symbols: list[str] = field(default_factory=list)  # cloned from SOLUSDT's rules
+    force_orders: list[dict] = field(default_factory=list)  # GET /fapi/v1/forceOrders
+
+    def liquidate(self, symbol: str, price: str, side: str = "BOTH") -> None:
+        """The exchange force-closes a position (a LIMIT IOC order with an autoclose- id)."""
+        amount = self.positions[(symbol, side)]
+        order_id = next(self._ids)
+        close_side = "SELL" if amount > 0 else "BUY"
+        self.marks[symbol] = price
+        self.fill(symbol, close_side, abs(amount), Decimal(price), side, order_id)
+        self.force_orders.append({
+            "orderId": order_id, "symbol": symbol, "status": "FILLED",
+            "clientOrderId": f"autoclose-{order_id}", "price": price, "avgPrice": price,
+            "origQty": str(abs(amount)), "executedQty": str(abs(amount)), "cumQuote": "0",
+            "timeInForce": "IOC", "type": "LIMIT", "reduceOnly": False, "closePosition": False,
+            "side": close_side, "positionSide": side, "stopPrice": "0",
+            "workingType": "CONTRACT_PRICE", "origType": "LIMIT", "time": self.now_ms,
+            "updateTime": self.now_ms})  # fmt: skip
 
     def _exchange_info(self, params: dict) -> dict:
         info = json.loads((FIXTURES / "exchangeInfo.json").read_text())

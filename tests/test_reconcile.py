@@ -230,3 +230,18 @@ def test_an_idle_reconcile_costs_the_same_however_many_symbols_were_traded(binan
     assert [s.path for s in binance.sent] == [
         "/fapi/v1/time", "/fapi/v3/positionRisk", "/fapi/v1/openAlgoOrders", "/fapi/v1/openOrders",
         "/fapi/v1/income", "/fapi/v3/account"]  # fmt: skip
+
+
+def test_a_liquidation_is_told_apart_from_a_manual_close(binance, db_path):
+    traded(binance)
+    reconcile()
+    binance.liquidate("BTCUSDT", "46000")
+    code, doc = reconcile()
+    assert code == 0, doc.get("error")
+    assert doc["settled"][0]["exit_reason"] == "liquidation"
+    assert binance.calls("/fapi/v1/forceOrders")[0].params["symbol"] == "BTCUSDT"
+    binance.position("ETHUSDT", "0.5", entry="3000")
+    reconcile()
+    binance.fill("ETHUSDT", "SELL", Decimal("0.5"), Decimal("3010"), "BOTH", 1)  # closed by hand
+    _, doc = reconcile()
+    assert doc["settled"][0]["exit_reason"] == "manual_or_unknown"

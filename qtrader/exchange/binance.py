@@ -198,6 +198,14 @@ class BinanceUsdm:
             positions=positions,
         )
 
+    def liquidation_order_ids(self, symbol: str, since_ms: int | None = None) -> set[str]:
+        """Ids of the exchange's forced orders: liquidations, ADL (GET /fapi/v1/forceOrders)."""
+        params: dict[str, Any] = {"symbol": symbol, "limit": 100}
+        if since_ms is not None:
+            params["startTime"] = since_ms
+        rows = self._read(lambda: self.client.fapiPrivateGetForceOrders(params))
+        return {str(r["orderId"]) for r in rows}
+
     def position_details(self) -> list[PositionDetail]:
         """Open positions, all symbols, one request (GET /fapi/v3/positionRisk)."""
         rows = self._read(self.client.fapiPrivateV3GetPositionRisk)

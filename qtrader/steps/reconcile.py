@@ -365,8 +365,8 @@ class _Run:
         symbol, since = position["symbol"], position["opened_at"]
         self.ingest_fills({symbol})
         closing = self.store.fetchall(
-            "SELECT qty, price, realized_pnl, ts FROM fills WHERE mode = ? AND symbol = ? "
-            "AND position_side = ? AND ts >= ? AND realized_pnl <> 0",
+            "SELECT qty, price, realized_pnl, ts, order_id FROM fills WHERE mode = ? "
+            "AND symbol = ? AND position_side = ? AND ts >= ? AND realized_pnl <> 0",
             [self.mode, symbol, position["position_side"], since],
         )
         fees = self.store.fetchone(
@@ -381,6 +381,8 @@ class _Run:
         )[0]
         exit_price, realized, closed_at = _exit_of(closing)
         reason = position.get("exit_reason") or self.exit_reason(position)
+        if reason == "manual_or_unknown" and closing and self._liquidated(symbol, since, closing):
+            reason = "liquidation"
         self.store.execute(
             "UPDATE positions SET status = 'closed', closed_at = ?, exit_price = ?, "
             "realized_pnl = ?, fees = ?, funding = ?, exit_reason = ?, updated_at = ? "
@@ -409,6 +411,11 @@ class _Run:
         self.count("positions_settled")
         if realized is None:
             self.note("missing_on_exchange", symbol, "closed without a closing fill on record")
+
+    def _liquidated(self, symbol: str, since: datetime, closing: list[tuple]) -> bool:
+        """A close none of our orders explains: was it the exchange's forced order?"""
+        forced = self.exchange.liquidation_order_ids(symbol, since_ms=_ms(since))
+        return any(str(row[4]) in forced for row in closing)
 
     def exit_reason(self, position: dict[str, Any]) -> str:
         roles = dict(
@@ -533,12 +540,12 @@ def _result(
 
 def _exit_of(closing: list[tuple]) -> tuple[Decimal | None, Decimal | None, datetime | None]:
     """Volume-weighted exit price, realized PnL and time of the closing fills (exact)."""
-    quantity = sum((q for q, _, _, _ in closing), Decimal(0))
+    quantity = sum((row[0] for row in closing), Decimal(0))
     if not closing or quantity == 0:
         return None, None, None
-    vwap = sum((q * p for q, p, _, _ in closing), Decimal(0)) / quantity
-    realized = sum((r for _, _, r, _ in closing), Decimal(0))
-    return plain(vwap), plain(realized), max(ts for _, _, _, ts in closing)
+    vwap = sum((row[0] * row[1] for row in closing), Decimal(0)) / quantity
+    realized = sum((row[2] for row in closing), Decimal(0))
+    return plain(vwap), plain(realized), max(row[3] for row in closing)
 
 
 def _ms(moment: datetime) -> int:
