@@ -10,6 +10,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -266,6 +267,61 @@ def reconcile(ctx: typer.Context) -> None:
 
     yes_live = bool(ctx.obj["yes_live"])
     _run(ctx, "reconcile", lambda run_ctx: step(run_ctx, yes_live))
+
+
+@app.command("pnl-report")
+@with_global_options
+def pnl_report(
+    ctx: typer.Context,
+    since: Annotated[
+        datetime | None, typer.Option("--since", help="From this UTC date/time (inclusive).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option("--until", help="Up to this UTC date/time (exclusive).")
+    ] = None,
+    symbol: Annotated[str | None, typer.Option("--symbol", help="Only this symbol.")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="Report on paper, testnet or live [default: the run's mode]."),
+    ] = None,
+    csv_dir: Annotated[
+        str | None, typer.Option("--csv", help="Write the views as CSV files into this folder.")
+    ] = None,
+    parquet_dir: Annotated[
+        str | None, typer.Option("--parquet", help="Write the views as Parquet into this folder.")
+    ] = None,
+    plot: Annotated[
+        str | None,
+        typer.Option("--plot", help="Draw equity, drawdown and daily PnL to this PNG file."),
+    ] = None,
+) -> None:
+    """PnL with fees and funding, trade and equity statistics, the go-live checklist."""
+    from qtrader.steps.pnl_report import pnl_report as step
+
+    _run(
+        ctx,
+        "pnl-report",
+        lambda run_ctx: step(run_ctx, since, until, symbol, mode, csv_dir, parquet_dir, plot),
+        since=str(since) if since else None,
+        until=str(until) if until else None,
+        symbol=symbol,
+        mode=mode,
+        csv=csv_dir,
+        parquet=parquet_dir,
+        plot=plot,
+    )
+
+
+@app.command("sql")
+@with_global_options
+def sql(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="One read-only statement (SELECT, WITH, …).")],
+) -> None:
+    """Run a read-only SQL query against the database (views: v_trades, v_daily_pnl, …)."""
+    from qtrader.steps.sql import run_query as step
+
+    _run(ctx, "sql", lambda run_ctx: step(run_ctx, query), query=query)
 
 
 @app.command("close-all")

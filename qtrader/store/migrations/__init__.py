@@ -46,4 +46,13 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
             raise
         conn.execute("COMMIT")
         applied.append(name)
+    apply_views(conn)
     return applied
+
+
+def apply_views(conn: duckdb.DuckDBPyConnection) -> None:
+    """Views are re-created on every open (CREATE OR REPLACE), so they are always current."""
+    views = resources.files("qtrader.store").joinpath("views")
+    for entry in sorted(views.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            conn.execute(entry.read_text(encoding="utf-8"))

@@ -1,0 +1,75 @@
+-- Report views: a public interface (README "SQL views"). Re-created on every open, so a
+-- change here reaches every database at once. Money columns stay DECIMAL; ratios are DOUBLE.
+
+-- One row per closed position.
+CREATE OR REPLACE VIEW v_trades AS
+SELECT
+    p.position_id,
+    p.symbol,
+    CASE p.side WHEN 'BUY' THEN 'long' ELSE 'short' END                  AS side,
+    p.opened_at,
+    p.closed_at,
+    p.qty,
+    p.entry_price,
+    p.exit_price,
+    coalesce(p.realized_pnl, 0)                                         AS gross_pnl,
+    coalesce(p.fees, 0)                                                 AS fees,
+    coalesce(p.funding, 0)                                              AS funding,
+    coalesce(p.realized_pnl, 0) - coalesce(p.fees, 0) + coalesce(p.funding, 0) AS net_pnl,
+    100 * (coalesce(p.realized_pnl, 0) - coalesce(p.fees, 0) + coalesce(p.funding, 0))::DOUBLE
+        / nullif(p.entry_price::DOUBLE * p.qty::DOUBLE, 0)              AS return_pct,
+    (coalesce(p.realized_pnl, 0) - coalesce(p.fees, 0) + coalesce(p.funding, 0))::DOUBLE
+        / nullif(abs(p.entry_price::DOUBLE - p.stop_loss::DOUBLE) * p.qty::DOUBLE, 0) AS r_multiple,
+    epoch(p.closed_at - p.opened_at)                                    AS holding_s,
+    p.exit_reason,
+    -- entry vs the signal's price, in basis points; positive = paid more than the signal asked
+    10000 * (p.entry_price::DOUBLE - s.entry_price::DOUBLE) / nullif(s.entry_price::DOUBLE, 0)
+        * CASE p.side WHEN 'BUY' THEN 1 ELSE -1 END                     AS slippage_bps,
+    p.origin,
+    p.mode
+FROM positions p
+LEFT JOIN signals s ON s.seq = p.signal_seq
+WHERE p.status = 'closed';
+
+-- Per UTC day, what hit the account: realized PnL and fees from the exchange's fills,
+-- funding from the income ledger, trades closed that day, and equity at the day's close.
+CREATE OR REPLACE VIEW v_daily_pnl AS
+WITH fill_days AS (
+    SELECT mode, ts::DATE AS day, sum(realized_pnl) AS realized_pnl, sum(fee) AS fees
+    FROM fills GROUP BY ALL
+), funding_days AS (
+    SELECT mode, ts::DATE AS day, sum(amount) AS funding
+    FROM income WHERE income_type = 'FUNDING_FEE' GROUP BY ALL
+), trade_days AS (
+    SELECT mode, closed_at::DATE AS day, count(*) AS trades FROM v_trades GROUP BY ALL
+), equity_days AS (
+    SELECT mode, ts::DATE AS day, arg_max(equity, ts) AS equity FROM equity GROUP BY ALL
+), days AS (
+    SELECT mode, day FROM fill_days UNION SELECT mode, day FROM funding_days
+    UNION SELECT mode, day FROM trade_days UNION SELECT mode, day FROM equity_days
+)
+SELECT
+    d.day,
+    coalesce(f.realized_pnl, 0)                                         AS realized_pnl,
+    coalesce(f.fees, 0)                                                 AS fees,
+    coalesce(u.funding, 0)                                              AS funding,
+    coalesce(f.realized_pnl, 0) - coalesce(f.fees, 0) + coalesce(u.funding, 0) AS net_pnl,
+    coalesce(t.trades, 0)                                               AS trades,
+    e.equity,
+    d.mode
+FROM days d
+LEFT JOIN fill_days f USING (mode, day)
+LEFT JOIN funding_days u USING (mode, day)
+LEFT JOIN trade_days t USING (mode, day)
+LEFT JOIN equity_days e USING (mode, day);
+
+-- Open positions at their last mark (as of the last reconcile).
+CREATE OR REPLACE VIEW v_open_positions AS
+SELECT symbol, CASE side WHEN 'BUY' THEN 'long' ELSE 'short' END AS side, qty, entry_price,
+       mark_price, unrealized_pnl, stop_loss, take_profit, opened_at, classification,
+       r_multiple, origin, mode
+FROM positions WHERE status = 'open';
+
+-- Equity snapshots.
+CREATE OR REPLACE VIEW v_equity AS
+SELECT ts, wallet_balance, unrealized_pnl, equity, mode FROM equity;
