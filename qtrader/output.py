@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
+from qtrader.domain.numbers import plain
 from qtrader.errors import ExitCode
 
 MODE_LABELS = {"paper": "PAPER", "testnet": "TESTNET (Binance demo trading)", "live": "LIVE"}
@@ -103,6 +104,8 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, Decimal):
+        return str(plain(value))
     return str(value)
 
 
@@ -110,5 +113,5 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat() + ("Z" if value.tzinfo is None else "")
     if isinstance(value, Decimal):
-        return str(value)
+        return str(plain(value))  # DuckDB's DECIMAL(38,18) without its 18 trailing zeros
     return str(value)

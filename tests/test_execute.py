@@ -83,7 +83,7 @@ def test_buy_places_entry_stop_and_target_and_sends_exactly_that(binance, db_pat
     assert (signal["status"], signal["quantity"], signal["avg_price"]) == (
         "executed",
         "0.008",
-        "50000.00000",
+        "50000",
     )
     assert (signal["stop_loss"], signal["take_profit"]) == ("49000", "52000")
     assert query(db_path, "SELECT status FROM signals") == [("executed",)]

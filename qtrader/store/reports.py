@@ -72,13 +72,15 @@ def trade_stats(store: Store, f: Filters) -> dict[str, Any]:
                count(*) FILTER (WHERE net_pnl > 0)             AS wins,
                count(*) FILTER (WHERE net_pnl <= 0)            AS losses,
                count(*) FILTER (WHERE net_pnl > 0) / nullif(count(*), 0) AS win_rate,
-               avg(net_pnl) FILTER (WHERE net_pnl > 0)         AS avg_win,
-               avg(net_pnl) FILTER (WHERE net_pnl <= 0)        AS avg_loss,
+               (sum(net_pnl) FILTER (WHERE net_pnl > 0)
+                 / nullif(count(*) FILTER (WHERE net_pnl > 0), 0))::DECIMAL(38, 10) AS avg_win,
+               (sum(net_pnl) FILTER (WHERE net_pnl <= 0)
+                 / nullif(count(*) FILTER (WHERE net_pnl <= 0), 0))::DECIMAL(38, 10) AS avg_loss,
                (avg(net_pnl) FILTER (WHERE net_pnl > 0))
                  / nullif(abs(avg(net_pnl) FILTER (WHERE net_pnl <= 0)), 0) AS payoff_ratio,
                coalesce(sum(net_pnl) FILTER (WHERE net_pnl > 0), 0)
                  / nullif(abs(sum(net_pnl) FILTER (WHERE net_pnl <= 0)), 0) AS profit_factor,
-               avg(net_pnl)                                    AS expectancy,
+               (sum(net_pnl) / nullif(count(*), 0))::DECIMAL(38, 10) AS expectancy,
                max(net_pnl)                                    AS largest_win,
                min(net_pnl)                                    AS largest_loss,
                avg(holding_s)                                  AS avg_holding_s,
@@ -177,7 +179,8 @@ def equity_stats(store: Store, f: Filters) -> dict[str, Any]:
                    last(equity ORDER BY day) AS end_equity,
                    avg(ret) AS mean_return,
                    stddev_samp(ret) AS stdev_return,
-                   sqrt(avg(least(ret, 0) ^ 2)) AS downside_deviation,
+                   sqrt(avg(CASE WHEN ret IS NOT NULL THEN least(ret, 0) ^ 2 END))
+                       AS downside_deviation,
                    coalesce(max(dd_abs), 0) AS max_drawdown,
                    coalesce(max(dd_pct), 0) AS max_drawdown_frac
             FROM dd
