@@ -32,6 +32,7 @@ bench: $(STAMP)
 	-$(BIN)/python benchmarks/ingest.py
 	-$(BIN)/python benchmarks/execute_requests.py
 	-$(BIN)/python benchmarks/reconcile_requests.py
+	-$(BIN)/python benchmarks/pnl_report.py
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }
