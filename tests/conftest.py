@@ -42,6 +42,35 @@ def no_rate_limit_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_JournalingBinance, "throttle", lambda self, cost=None: None)
 
 
+TEST_API_KEY = "test-key-0123456789abcdef"  # not a real key: nothing here reaches an exchange
+TEST_API_SECRET = "test-secret-fedcba9876543210"
+
+
+@pytest.fixture
+def exchange_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Demo-trading style keys and no back-off waits, for tests that talk to the stand-in."""
+    monkeypatch.setenv("BINANCE_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", TEST_API_SECRET)
+    monkeypatch.setenv("QTRADER_EXCHANGE_RETRY_WAIT_S", "0")
+
+
+@pytest.fixture
+def binance():
+    """The Binance USDⓈ-M stand-in (tests/binance_fake.py) behind `responses`."""
+    import responses
+
+    from tests.binance_fake import FakeBinance
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeBinance().install(mock)
+
+
+@pytest.fixture
+def signal_sizing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trade the signal's own position_size_usd (numbers in tests stay easy to check)."""
+    monkeypatch.setenv("QTRADER_RISK_SIZING", "signal")
+
+
 @pytest.fixture
 def db_path(env_setup: Path) -> Path:
     return env_setup

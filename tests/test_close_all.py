@@ -3,45 +3,28 @@
 from __future__ import annotations
 
 import pytest
-import responses
 
-from tests.binance_fake import FakeBinance
 from tests.conftest import invoke, invoke_json, query
 from tests.test_execute import BUY, pull
 
-
-@pytest.fixture(autouse=True)
-def exchange_env(monkeypatch):
-    monkeypatch.setenv("BINANCE_API_KEY", "test-key-0123456789abcdef")
-    monkeypatch.setenv("BINANCE_API_SECRET", "test-secret-fedcba9876543210")
-    monkeypatch.setenv("QTRADER_EXCHANGE_RETRY_WAIT_S", "0")
+pytestmark = pytest.mark.usefixtures("exchange_env")
 
 
 @pytest.fixture
-def binance():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeBinance().install(mock)
-        fake.position("BTCUSDT", "0.01")
-        fake.position("ETHUSDT", "-0.1")
-        for cid, symbol, side, trigger in (
-            ("sl-btc", "BTCUSDT", "SELL", "49000"),
-            ("tp-btc", "BTCUSDT", "SELL", "52000"),
-            ("sl-eth", "ETHUSDT", "BUY", "3100"),
-        ):
-            fake._new_algo_order(
-                {
-                    "clientAlgoId": cid,
-                    "type": "STOP_MARKET",
-                    "symbol": symbol,
-                    "side": side,
-                    "triggerPrice": trigger,
-                    "quantity": "0.01",
-                    "reduceOnly": "true",
-                    "workingType": "MARK_PRICE",
-                }
-            )
-        fake.resting_order("limit-sol", "SOLUSDT", "BUY", "1", "120")  # fmt: skip
-        yield fake
+def binance(binance):
+    """The stand-in with two positions, their stops and a target, and a resting order."""
+    binance.position("BTCUSDT", "0.01")
+    binance.position("ETHUSDT", "-0.1")
+    for cid, symbol, side, trigger in (
+        ("sl-btc", "BTCUSDT", "SELL", "49000"),
+        ("tp-btc", "BTCUSDT", "SELL", "52000"),
+        ("sl-eth", "ETHUSDT", "BUY", "3100"),
+    ):
+        binance._new_algo_order({"clientAlgoId": cid, "type": "STOP_MARKET", "symbol": symbol,
+                                 "side": side, "triggerPrice": trigger, "quantity": "0.01",
+                                 "reduceOnly": "true", "workingType": "MARK_PRICE"})  # fmt: skip
+    binance.resting_order("limit-sol", "SOLUSDT", "BUY", "1", "120")
+    return binance
 
 
 def close_all(*args: str):

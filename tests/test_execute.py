@@ -12,24 +12,12 @@ from qtrader.domain.orders import Role, client_order_id
 from tests.binance_fake import HOST, FakeBinance
 from tests.conftest import invoke, invoke_json, query
 
+pytestmark = pytest.mark.usefixtures("exchange_env", "signal_sizing")
+
 API_KEY = "test-key-0123456789abcdef"  # not a real key: nothing here reaches an exchange
 API_SECRET = "test-secret-fedcba9876543210"
 BUY = {"intent_id": "t-buy-1", "symbol": "BTCUSDT", "side": "BUY", "position_size_usd": 425.455,
        "leverage": 3, "entry_price": 50000, "stop_loss": 49000, "take_profit": 52000, "confidence": 0.78}  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def exchange_env(monkeypatch):
-    monkeypatch.setenv("BINANCE_API_KEY", API_KEY)
-    monkeypatch.setenv("BINANCE_API_SECRET", API_SECRET)
-    monkeypatch.setenv("QTRADER_EXCHANGE_RETRY_WAIT_S", "0")
-    monkeypatch.setenv("QTRADER_RISK_SIZING", "signal")
-
-
-@pytest.fixture
-def binance():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeBinance().install(mock)
 
 
 def core(params: dict) -> dict:

@@ -5,29 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import responses
 
 from qtrader.domain.orders import Role, client_order_id
-from tests.binance_fake import FakeBinance
 from tests.conftest import invoke, invoke_json, query
 from tests.test_execute import BUY, pull
 
+pytestmark = pytest.mark.usefixtures("exchange_env", "signal_sizing")
+
 SL = client_order_id("t-buy-1", Role.STOP_LOSS)
 TP = client_order_id("t-buy-1", Role.TAKE_PROFIT)
-
-
-@pytest.fixture(autouse=True)
-def exchange_env(monkeypatch):
-    monkeypatch.setenv("BINANCE_API_KEY", "test-key-0123456789abcdef")
-    monkeypatch.setenv("BINANCE_API_SECRET", "test-secret-fedcba9876543210")
-    monkeypatch.setenv("QTRADER_EXCHANGE_RETRY_WAIT_S", "0")
-    monkeypatch.setenv("QTRADER_RISK_SIZING", "signal")
-
-
-@pytest.fixture
-def binance():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeBinance().install(mock)
 
 
 def reconcile() -> tuple[int, dict]:

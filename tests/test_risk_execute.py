@@ -8,30 +8,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import responses
 
 from qtrader.store import open_store
-from tests.binance_fake import FakeBinance
 from tests.conftest import invoke, invoke_json, query
 from tests.test_execute import BUY, execute, pull
+
+pytestmark = pytest.mark.usefixtures("exchange_env")
 
 FIVE = {"BTCUSDT": (50000, 49000), "ETHUSDT": (3000, 2940), "SOLUSDT": (140, 137.2),
         "BNBUSDT": (935, 916.3), "XRPUSDT": (2.07, 2.0286)}  # fmt: skip
 RULE_NAMES = ("pyramiding", "opposite_signal", "max_total_exposure_usd", "max_exposure_x_equity",
               "max_open_positions", "max_trades_per_hour", "confidence_threshold", "min_order")  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def exchange_env(monkeypatch):
-    monkeypatch.setenv("BINANCE_API_KEY", "test-key-0123456789abcdef")
-    monkeypatch.setenv("BINANCE_API_SECRET", "test-secret-fedcba9876543210")
-    monkeypatch.setenv("QTRADER_EXCHANGE_RETRY_WAIT_S", "0")
-
-
-@pytest.fixture
-def binance():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeBinance().install(mock)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 
 from loguru import logger
 
-from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
+from qtrader.domain.orders import Role, client_order_id, closing_side
 from qtrader.errors import ExitCode, UsageError
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
@@ -32,8 +32,8 @@ from qtrader.exchange.port import (
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
 from qtrader.steps.markets import load_markets
+from qtrader.steps.sending import send_recorded
 from qtrader.store.batch import WriteBatch
-from qtrader.store.orders import request_columns
 from qtrader.store.risk_state import get_halt, set_halt
 
 PASSES = 3
@@ -136,29 +136,12 @@ class _Run:
             position_side=hedge_side,
             kind="market",
         )
-        self.batch.add_order(
-            role=Role.EXIT.value, status=OrderStatus.SUBMITTING.value, **request_columns(request)
-        )
-        self.batch.commit(self.ctx.store)  # durable before it is sent
-        try:
-            report = self.exchange.place_order(request)
-        except (ExchangeRejected, ExchangeUnavailable) as exc:
-            status = (
-                OrderStatus.REJECTED if isinstance(exc, ExchangeRejected) else OrderStatus.UNKNOWN
-            )
-            self.batch.update_order(cid, status=status.value, error=str(exc))
+        report, error = send_recorded(self.ctx, self.batch, self.exchange, request, Role.EXIT)
+        if report is None:
             self.actions.append(
-                Action("close_position", position.symbol, str(exc), False, position.qty)
+                Action("close_position", position.symbol, str(error), False, position.qty)
             )
             return
-        self.batch.update_order(
-            cid,
-            status=report.status.value,
-            filled_qty=report.filled_qty,
-            avg_price=report.avg_price,
-            exchange_order_id=report.exchange_order_id,
-            raw_response=report.raw,
-        )
         side = "long" if position.side == "BUY" else "short"
         self.actions.append(
             Action(

@@ -51,6 +51,7 @@ from qtrader.output import Result, Table
 from qtrader.steps import RunContext
 from qtrader.steps.markets import load_markets
 from qtrader.steps.risk_gate import account_state, how_it_lifts, risk_limits, trip_breakers
+from qtrader.steps.sending import find_order, record_answer
 from qtrader.store.batch import WriteBatch
 from qtrader.store.exchange_cache import (
     cached_hedge_mode,
@@ -735,29 +736,13 @@ class _Execution:
         return None
 
     def _lookup(self, signal: SignalRow, cid: str, conditional: bool) -> OrderReport | None:
-        """The order as the exchange knows it by client id; None if it does not (or cannot
-        say now: the adapter already retried with tenacity back-off)."""
-        try:
-            report = self.exchange.order_by_client_id(signal.symbol, cid, conditional)
-        except ExchangeRejected as exc:
-            if exc.kind == "not_found":
-                return None
-            raise
-        except ExchangeUnavailable:
-            return None
-        self._order_answered(cid, report)
+        report = find_order(self.exchange, signal.symbol, cid, conditional)
+        if report is not None:
+            self._order_answered(cid, report)
         return report
 
     def _order_answered(self, cid: str, report: OrderReport) -> None:
-        self.batch.update_order(
-            cid,
-            status=report.status.value,
-            exchange_order_id=report.exchange_order_id,
-            filled_qty=report.filled_qty,
-            avg_price=report.avg_price,
-            raw_response=report.raw,
-            error=None,
-        )
+        record_answer(self.batch, cid, report)
 
     # --- checks and sizing ---------------------------------------------------------------
 

@@ -30,8 +30,6 @@ from qtrader.errors import ExitCode
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
     Exchange,
-    ExchangeRejected,
-    ExchangeUnavailable,
     Fill,
     OrderReport,
     PositionDetail,
@@ -40,6 +38,7 @@ from qtrader.output import Result, Table
 from qtrader.steps import RunContext
 from qtrader.steps.markets import load_markets
 from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
+from qtrader.steps.sending import find_order, record_answer
 from qtrader.store.batch import WriteBatch
 from qtrader.store.state import get_state, set_state
 
@@ -102,24 +101,10 @@ class _Run:
                 self.count("orders_not_found")
 
     def _lookup(self, symbol: str, cid: str, conditional: bool) -> OrderReport | None:
-        try:
-            return self.exchange.order_by_client_id(symbol, cid, conditional)
-        except ExchangeRejected as exc:
-            if exc.kind == "not_found":
-                return None
-            raise
-        except ExchangeUnavailable:
-            return None
+        return find_order(self.exchange, symbol, cid, conditional)
 
     def _answered(self, cid: str, report: OrderReport) -> None:
-        self.batch.update_order(
-            cid,
-            status=report.status.value,
-            exchange_order_id=report.exchange_order_id,
-            filled_qty=report.filled_qty,
-            avg_price=report.avg_price,
-            raw_response=report.raw,
-        )
+        record_answer(self.batch, cid, report)
 
     # --- 3. protective orders that left the book ---------------------------------------
 

@@ -29,8 +29,8 @@ from qtrader.exchange.port import (
     PositionDetail,
 )
 from qtrader.steps import RunContext
+from qtrader.steps.sending import send_recorded
 from qtrader.store.batch import WriteBatch
-from qtrader.store.orders import request_columns
 
 STOP_TYPES = ("STOP_MARKET", "STOP")
 TARGET_TYPES = ("TAKE_PROFIT_MARKET", "TAKE_PROFIT")
@@ -178,32 +178,14 @@ class _Watchdog:
     def _send(
         self, request: OrderRequest, role: Role, position: dict, event: str, what: str
     ) -> bool:
-        self.batch.add_order(
-            role=role.value,
-            status=OrderStatus.SUBMITTING.value,
-            signal_seq=position.get("signal_seq"),
-            **request_columns(request),
+        report, error = send_recorded(
+            self.ctx, self.batch, self.exchange, request, role, position.get("signal_seq")
         )
-        self.batch.commit(self.ctx.store)  # durable before it is sent
-        try:
-            report = self.exchange.place_order(request)
-        except (ExchangeRejected, ExchangeUnavailable) as exc:
-            status = (
-                OrderStatus.REJECTED if isinstance(exc, ExchangeRejected) else OrderStatus.UNKNOWN
-            )
-            self.batch.update_order(request.client_order_id, status=status.value, error=str(exc))
+        if report is None:
             self._repair(
-                event, request.symbol, f"{what} FAILED: {exc}", ok=False, severity="critical"
+                event, request.symbol, f"{what} FAILED: {error}", ok=False, severity="critical"
             )
             return False
-        self.batch.update_order(
-            request.client_order_id,
-            status=report.status.value,
-            exchange_order_id=report.exchange_order_id,
-            filled_qty=report.filled_qty,
-            avg_price=report.avg_price,
-            raw_response=report.raw,
-        )
         self._repair(event, request.symbol, what, ok=True)
         return True
 
