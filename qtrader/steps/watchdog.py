@@ -147,16 +147,7 @@ class _Watchdog:
     ) -> None:
         key = f"position:{position.get('position_id')}:{detail.symbol}:{detail.position_side}"
         cid = client_order_id(f"{key}:run:{self.ctx.run_id}", role)
-        request = OrderRequest(
-            symbol=detail.symbol,
-            side=closing_side(detail.side),
-            quantity=detail.qty,
-            client_order_id=cid,
-            reduce_only=detail.position_side == "BOTH",
-            position_side=None if detail.position_side == "BOTH" else detail.position_side,
-            trigger_price=trigger,
-            kind=role.value,
-        )
+        request = _closing_request(detail, cid, role.value, trigger)
         what = f"{role.value} at {plain(trigger)} for {detail.qty}"
         self._send(request, role, position, event, what)
 
@@ -164,15 +155,7 @@ class _Watchdog:
         cid = client_order_id(
             f"close:{detail.symbol}:{detail.position_side}:run:{self.ctx.run_id}", Role.EXIT
         )
-        request = OrderRequest(
-            symbol=detail.symbol,
-            side=closing_side(detail.side),
-            quantity=detail.qty,
-            client_order_id=cid,
-            reduce_only=detail.position_side == "BOTH",
-            position_side=None if detail.position_side == "BOTH" else detail.position_side,
-            kind="market",
-        )
+        request = _closing_request(detail, cid, "market", None)
         return self._send(request, Role.EXIT, position, event, f"closed {detail.qty}: {why}")
 
     def _send(
@@ -229,6 +212,23 @@ class _Watchdog:
             "signal_seq",
         )
         return {(r[1], r[2]): dict(zip(keys, r, strict=True)) for r in rows}
+
+
+def _closing_request(
+    detail: PositionDetail, cid: str, kind: str, trigger: Decimal | None
+) -> OrderRequest:
+    """An order that reduces this position: reduce-only in one-way mode, its leg in hedge mode."""
+    one_way = detail.position_side == "BOTH"
+    return OrderRequest(
+        symbol=detail.symbol,
+        side=closing_side(detail.side),
+        quantity=detail.qty,
+        client_order_id=cid,
+        reduce_only=one_way,
+        position_side=None if one_way else detail.position_side,
+        trigger_price=trigger,
+        kind=kind,
+    )
 
 
 def _kind(order: OrderReport) -> str:
