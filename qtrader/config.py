@@ -217,6 +217,14 @@ OTHER_ENV = {
     "QTRADER_API_SECRET": "exchange API secret (secret)",
     "QTRADER_LIVE_CONFIRM": "yes = confirm --live",
     "QTRADER_LOG_LEVEL": "log level",
+    "QTRADER_LOG_FILE": "also write JSON-lines logs here (rotated)",
+    # read by the job scripts in jobs/, not by qtrader itself
+    "QTRADER_ENV_FILE": "jobs: the environment file",
+    "QTRADER_BIN": "jobs: the qtrader command",
+    "QTRADER_LOG_DIR": "jobs: where job logs go",
+    "QTRADER_LOCK_DIR": "jobs: where flock files go",
+    "QTRADER_REPORT_DIR": "jobs: where daily reports go",
+    "QTRADER_SIGNAL_SOURCE": "jobs: tick's --from",
     "QTRADER_LOCK_TIMEOUT": "seconds to wait for the DuckDB lock",
 }
 

@@ -16,10 +16,24 @@ _FORMAT = (
 )
 
 
-def setup_logging(level: str) -> None:
+ROTATION = "10 MB"
+RETENTION = 10
+
+
+def setup_logging(level: str, json_file: str | None = None) -> None:
+    """Human lines to stderr; with `json_file`, also JSON lines (rotated). Both masked."""
     logger.remove()
-    logger.configure(extra={"run_id": "-", "mode": "-"}, patcher=_to_utc)
+    logger.configure(extra={"run_id": "-", "mode": "-"}, patcher=_patch)
     logger.add(_masked_stderr, level=level.upper(), format=_FORMAT, colorize=False)
+    if json_file:
+        logger.add(
+            json_file,
+            level=level.upper(),
+            serialize=True,
+            rotation=ROTATION,
+            retention=RETENTION,
+            encoding="utf-8",
+        )
 
 
 def bind_run(run_id: int | None, mode: str | None) -> None:
@@ -30,5 +44,7 @@ def _masked_stderr(message: Any) -> None:
     sys.stderr.write(mask(str(message)))
 
 
-def _to_utc(record: Any) -> None:
+def _patch(record: Any) -> None:
+    """UTC times, and no secret in any message, whatever the sink."""
     record["time"] = record["time"].astimezone(UTC)
+    record["message"] = mask(record["message"])

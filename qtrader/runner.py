@@ -8,6 +8,7 @@ keeps `qtrader --help` free of duckdb, loguru and the rest.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class Invocation:
 
 
 def run(invocation: Invocation, step: Step) -> int:
-    setup_logging(invocation.log_level)
+    setup_logging(invocation.log_level, os.environ.get("QTRADER_LOG_FILE") or None)
     header: dict[str, Any] = {"command": invocation.command, "mode": None, "run_id": None}
     try:
         store = open_store(invocation.db, invocation.lock_timeout)

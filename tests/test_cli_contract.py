@@ -145,3 +145,19 @@ def test_every_command_has_help_text():
         assert command.help and len(command.help) > 20, name
         for param in command.params:
             assert getattr(param, "help", None), f"{name} {param.name} has no help"
+
+
+def test_json_log_file_lines_carry_run_and_mode_and_no_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("BINANCE_API_SECRET", API_SECRET)
+    log_file = tmp_path / "qtrader.jsonl"
+    monkeypatch.setenv("QTRADER_LOG_FILE", str(log_file))
+    src = tmp_path / "s.jsonl"
+    src.write_text(json.dumps({"symbol": "BTCUSDT", "action": "BUY", "confidence": 0.7}) + "\n")
+    monkeypatch.setenv("QTRADER_SIGNALS_HTTP_RETRY_WAIT_S", "0")
+    invoke("--log-level", "debug", "pull-signals", "--from", str(src), "--from",
+           f"http://127.0.0.1:{_free_port()}/x?token={API_SECRET}")  # fmt: skip
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert lines, "nothing was logged"
+    assert all(line["record"]["extra"]["run_id"] == 1 for line in lines)
+    assert all(line["record"]["extra"]["mode"] == "paper" for line in lines)
+    assert API_SECRET not in log_file.read_text()
