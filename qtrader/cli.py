@@ -356,6 +356,16 @@ def close_all(
     )
 
 
+@app.command("doctor")
+@with_global_options
+def doctor(ctx: typer.Context) -> None:
+    """Check keys, clock, account, permissions, position mode, database, halt and Redis."""
+    from qtrader.steps.doctor import doctor as step
+
+    yes_live = bool(ctx.obj["yes_live"])
+    _run(ctx, "doctor", lambda run_ctx: step(run_ctx, yes_live))
+
+
 @app.command("resume")
 @with_global_options
 def resume(ctx: typer.Context) -> None:

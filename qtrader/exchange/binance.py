@@ -164,6 +164,13 @@ class BinanceUsdm:
         }
         return self._rules
 
+    def api_restrictions(self) -> dict[str, Any] | None:
+        """The key's permissions (GET /sapi/v1/account/apiRestrictions): mainnet only; demo
+        trading has no such endpoint (None)."""
+        if "sapi" not in self.client.urls["api"]:
+            return None
+        return self._read(self.client.sapiGetAccountApiRestrictions)
+
     def market_rules(self, symbol: str) -> MarketRules | None:
         return self._rules.get(symbol)
 

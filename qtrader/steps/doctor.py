@@ -1,0 +1,226 @@
+"""doctor: is this machine ready to trade? Each check says PASS, WARN or FAIL, and the fix.
+
+Exit 1 when any check fails. It sends no order: it reads the clock, the account, the position
+mode and (on mainnet) the key's permissions, and looks at DuckDB and the signal source.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from qtrader.errors import ExitCode, QtraderError
+from qtrader.exchange import KEY_VARS, open_exchange
+from qtrader.output import Result, Table
+from qtrader.steps import RunContext
+from qtrader.store.migrations import available
+from qtrader.store.risk_state import get_halt
+
+MAX_SKEW_MS = 1000  # Binance rejects requests outside recvWindow; qtrader resyncs, but a host
+# this far off is drifting and should run an NTP client
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # PASS | WARN | FAIL
+    detail: str
+    fix: str = ""
+
+
+def doctor(ctx: RunContext, yes_live: bool = False) -> Result:
+    checks = [_database(ctx), _halt(ctx), *_exchange_checks(ctx, yes_live), *_source_checks()]
+    failed = [c for c in checks if c.status == "FAIL"]
+    result = Result(
+        data={"checks": [asdict(c) for c in checks], "failed": len(failed)},
+        tables=[
+            Table(
+                "doctor",
+                ["check", "status", "detail", "fix"],
+                [[c.name, c.status, c.detail, c.fix] for c in checks],
+            )
+        ],
+        summary={"failed": len(failed)},
+    )
+    if failed:
+        result.exit_code, result.outcome = ExitCode.FAILURE, "failed"
+        result.error = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+    return result
+
+
+def _database(ctx: RunContext) -> Check:
+    latest = max(v for v, _, _ in available())
+    row = ctx.store.fetchone("SELECT max(version) FROM schema_version")
+    version = row[0] if row else None
+    if version == latest:
+        return Check("database", "PASS", f"{ctx.store.path} writable, schema version {version}")
+    return Check(
+        "database",
+        "FAIL",
+        f"schema version {version}, expected {latest}",
+        "run any qtrader command with this --db to migrate it",
+    )
+
+
+def _halt(ctx: RunContext) -> Check:
+    halt = get_halt(ctx.store)
+    if not halt:
+        return Check("halt", "PASS", "not halted")
+    return Check(
+        "halt",
+        "WARN",
+        f"HALTED ({halt.get('kind')}): {halt.get('reason')}",
+        "qtrader resume, once the cause is understood",
+    )
+
+
+def _keys(mode: str) -> Check:
+    for key_var, secret_var in KEY_VARS:
+        key = os.environ.get(key_var, "")
+        if key and os.environ.get(secret_var):
+            return Check("api keys", "PASS", f"{key_var}={key[:4]}… and {secret_var} are set")
+    kind = "demo-trading" if mode == "testnet" else "mainnet"
+    return Check(
+        "api keys",
+        "FAIL",
+        "BINANCE_API_KEY / BINANCE_API_SECRET are not set",
+        f"export your {kind} keys (environment only, never a file in the repo)",
+    )
+
+
+def _exchange_checks(ctx: RunContext, yes_live: bool) -> list[Check]:
+    mode = ctx.mode
+    if mode == "paper":
+        return [
+            Check(
+                "exchange",
+                "WARN",
+                "paper mode: no exchange to check",
+                "run doctor with --testnet or --live to check the exchange",
+            )
+        ]
+    keys = _keys(mode)
+    if keys.status == "FAIL":
+        return [keys]
+    checks = [keys]
+    try:
+        exchange = open_exchange(ctx.settings, yes_live)
+    except QtraderError as exc:
+        return [*checks, Check("exchange", "FAIL", str(exc), "see the message")]
+    checks.append(_guarded("clock", lambda: _clock(exchange)))
+    checks.append(_guarded("futures account", lambda: _account(exchange)))
+    checks.append(_guarded("key permissions", lambda: _permissions(exchange)))
+    checks.append(_guarded("position mode", lambda: _position_mode(exchange)))
+    checks.append(
+        Check(
+            "margin mode",
+            "PASS",
+            f"{ctx.settings.exchange.margin_mode} (set per symbol on its first trade)",
+        )
+    )
+    checks.append(_markets_cache(ctx))
+    return checks
+
+
+def _guarded(name: str, check: Any) -> Check:
+    try:
+        return check()
+    except QtraderError as exc:
+        return Check(name, "FAIL", str(exc), _fix_for(str(exc)))
+
+
+def _fix_for(message: str) -> str:
+    if "refused the API key" in message:
+        return "check the key, its futures permission and its IP whitelist"
+    if "did not answer" in message or "cannot" in message:
+        return "check the network and exchange.api_url"
+    return "see the message"
+
+
+def _clock(exchange: Any) -> Check:
+    skew = exchange.sync_clock()
+    detail = f"local clock is {skew:+d} ms off the exchange (qtrader corrects for it)"
+    if abs(skew) > MAX_SKEW_MS:
+        return Check(
+            "clock", "FAIL", detail, "install and run an NTP client (chrony, systemd-timesyncd)"
+        )
+    return Check("clock", "PASS", detail)
+
+
+def _account(exchange: Any) -> Check:
+    account = exchange.account()
+    detail = (
+        f"equity {account.equity} USDT, available {account.available}, "
+        f"{len(account.positions)} open position(s)"
+    )
+    if account.equity <= 0:
+        return Check("futures account", "WARN", detail, "fund the futures wallet")
+    return Check("futures account", "PASS", detail)
+
+
+def _permissions(exchange: Any) -> Check:
+    restrictions = exchange.api_restrictions()
+    if restrictions is None:
+        return Check("key permissions", "PASS", "demo trading: no withdrawal permission exists")
+    if not restrictions.get("enableFutures"):
+        return Check(
+            "key permissions",
+            "FAIL",
+            "the key cannot trade futures",
+            "enable Futures on the key in API Management",
+        )
+    if restrictions.get("enableWithdrawals"):
+        return Check(
+            "key permissions",
+            "WARN",
+            "the key can WITHDRAW funds",
+            "disable withdrawals on a trading key",
+        )
+    if not restrictions.get("ipRestrict"):
+        return Check(
+            "key permissions",
+            "WARN",
+            "the key works from any IP",
+            "restrict it to this machine's IP",
+        )
+    return Check("key permissions", "PASS", "futures on, withdrawals off, IP restricted")
+
+
+def _position_mode(exchange: Any) -> Check:
+    hedge = exchange.hedge_mode()
+    return Check("position mode", "PASS", "hedge (dual-side)" if hedge else "one-way")
+
+
+def _markets_cache(ctx: RunContext) -> Check:
+    row = ctx.store.fetchone("SELECT fetched_at FROM market_cache WHERE mode = ?", [ctx.mode])
+    if row is None:
+        return Check("markets cache", "PASS", "empty: the next execute loads the markets")
+    age_s = (ctx.now() - row[0]).total_seconds()
+    stale = age_s > ctx.settings.exchange.markets_ttl_s
+    return Check(
+        "markets cache", "PASS", f"{age_s:.0f} s old" + (" (will refresh)" if stale else "")
+    )
+
+
+def _source_checks() -> list[Check]:
+    source = os.environ.get("QTRADER_SIGNAL_SOURCE", "")
+    if not source.lower().startswith(("redis://", "rediss://")):
+        return []
+    from qtrader.secrets import redact_url
+
+    try:
+        import redis
+
+        url = source.split("?", 1)[0]
+        redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3).ping()
+    except Exception as exc:  # any failure to reach it is the finding
+        return [
+            Check(
+                "redis",
+                "FAIL",
+                f"{redact_url(source)}: {type(exc).__name__}",
+                "start redis-server or fix QTRADER_SIGNAL_SOURCE",
+            )
+        ]
+    return [Check("redis", "PASS", f"{redact_url(source)} answers")]
