@@ -136,11 +136,18 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class AlertsSettings:
+    min_interval_s: int = setting(300, "one alert per kind and symbol at most this often", min=0)
+    loss_usd: Decimal | None = setting(None, "alert on a closed trade losing more than this", gt=0)
+
+
+@dataclass(frozen=True)
 class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
     signals: SignalsSettings = field(default_factory=SignalsSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
     profile: str | None = None
     config_file: str | None = None
 
@@ -154,6 +161,7 @@ SECTIONS: dict[str, type] = {
     "risk": RiskSettings,
     "signals": SignalsSettings,
     "reconcile": ReconcileSettings,
+    "alerts": AlertsSettings,
 }
 
 # The seeds' presets (seed 003, "Customization Examples").
@@ -218,6 +226,9 @@ OTHER_ENV = {
     "QTRADER_LIVE_CONFIRM": "yes = confirm --live",
     "QTRADER_LOG_LEVEL": "log level",
     "QTRADER_LOG_FILE": "also write JSON-lines logs here (rotated)",
+    "QTRADER_TELEGRAM_TOKEN": "alerts: Telegram bot token (secret)",
+    "QTRADER_TELEGRAM_CHAT_ID": "alerts: Telegram chat id",
+    "QTRADER_WEBHOOK_URL": "alerts: JSON webhook URL (secret)",
     # read by the job scripts in jobs/, not by qtrader itself
     "QTRADER_ENV_FILE": "jobs: the environment file",
     "QTRADER_BIN": "jobs: the qtrader command",

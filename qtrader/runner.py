@@ -63,6 +63,7 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
     run_id = start_run(store, invocation.command, _safe_params(invocation.params))
     header["run_id"] = run_id
     bind_run(run_id, None)
+    settings = None
     try:
         settings = load_settings(
             SettingsRequest(invocation.config, invocation.profile, invocation.mode)
@@ -73,14 +74,30 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
         result = step(RunContext(settings=settings, store=store, run_id=run_id))
     except BaseException as exc:
         _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
+        _alert(store, run_id, settings)
         return _report_failure(exc, header, invocation)
 
     error = mask(result.error) if result.error else None
     _record_end(store, run_id, result.outcome, int(result.exit_code), error, result.summary)
+    _alert(store, run_id, settings)
     render(result, header, invocation.as_json, sys.stdout)
     if error:
         sys.stderr.write(f"error: {error}\n")
     return int(result.exit_code)
+
+
+def _alert(store: Store, run_id: int, settings: Any) -> None:
+    """Alerts for what this run recorded; best-effort, never changes the run's outcome."""
+    if settings is None:
+        return
+    try:
+        from qtrader.alerts import collect, send_all
+        from qtrader.clock import utcnow
+
+        alerts = collect(store, run_id, settings.alerts.loss_usd)
+        send_all(store, settings, settings.mode, alerts, utcnow())
+    except Exception as exc:  # an alert must never fail a step
+        logger.warning("alerts skipped: {}", mask(str(exc)))
 
 
 def _record_end(

@@ -394,6 +394,19 @@ class _Run:
             }
         )
         self.count("positions_settled")
+        self.batch.event(
+            "position_closed",
+            "info",
+            symbol,
+            f"closed: {reason}",
+            {
+                "position_id": position["position_id"],
+                "exit_reason": reason,
+                "realized_pnl": realized,
+                "fees": fees,
+                "funding": funding,
+            },
+        )
         if realized is None:
             self.note("missing_on_exchange", symbol, "closed without a closing fill on record")
 
