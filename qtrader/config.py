@@ -142,12 +142,20 @@ class AlertsSettings:
 
 
 @dataclass(frozen=True)
+class PublishSettings:
+    redis_url: str | None = setting(None, "publish execution results to this Redis (off)")
+    stream: str = setting("quantum:stream:trade.execution.result", "the stream they go to")
+    maxlen: int = setting(100_000, "keep about this many entries in the stream", min=100)
+
+
+@dataclass(frozen=True)
 class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
     signals: SignalsSettings = field(default_factory=SignalsSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
     profile: str | None = None
     config_file: str | None = None
 
@@ -162,6 +170,7 @@ SECTIONS: dict[str, type] = {
     "signals": SignalsSettings,
     "reconcile": ReconcileSettings,
     "alerts": AlertsSettings,
+    "publish": PublishSettings,
 }
 
 # The seeds' presets (seed 003, "Customization Examples").

@@ -87,7 +87,8 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
 
 
 def _alert(store: Store, run_id: int, settings: Any) -> None:
-    """Alerts for what this run recorded; best-effort, never changes the run's outcome."""
+    """Alerts and published results for what this run recorded; best-effort, never changes
+    the run's outcome."""
     if settings is None:
         return
     try:
@@ -96,6 +97,9 @@ def _alert(store: Store, run_id: int, settings: Any) -> None:
 
         alerts = collect(store, run_id, settings.alerts.loss_usd)
         send_all(store, settings, settings.mode, alerts, utcnow())
+        from qtrader.publish import publish_run
+
+        publish_run(store, settings, run_id)
     except Exception as exc:  # an alert must never fail a step
         logger.warning("alerts skipped: {}", mask(str(exc)))
 

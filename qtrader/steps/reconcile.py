@@ -336,6 +336,18 @@ class _Run:
             ],
         )
         self.touched.add(detail.symbol)
+        self.batch.event(
+            "position_opened",
+            "info",
+            detail.symbol,
+            f"{origin}: {detail.side} {detail.qty} at {detail.entry_price}",
+            {
+                "origin": origin,
+                "side": detail.side,
+                "qty": detail.qty,
+                "entry_price": detail.entry_price,
+            },
+        )
         if origin == "adopted":
             side = "long" if detail.side == "BUY" else "short"
             self.note(
