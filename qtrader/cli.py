@@ -248,11 +248,10 @@ def execute(
     """Pending signals → checks → sizing → entry, stop-loss and take-profit on the exchange."""
     from qtrader.steps.execute import execute as step
 
-    yes_live = bool(ctx.obj["yes_live"])
     _run(
         ctx,
         "execute",
-        lambda run_ctx: step(run_ctx, max_signals, dry_run, refresh_markets, yes_live),
+        lambda run_ctx: step(run_ctx, max_signals, dry_run, refresh_markets),
         max=max_signals,
         dry_run=dry_run,
         refresh_markets=refresh_markets,
@@ -265,8 +264,7 @@ def reconcile(ctx: typer.Context) -> None:
     """Make DuckDB agree with the exchange: fills, fees, funding, positions; repair protection."""
     from qtrader.steps.reconcile import reconcile as step
 
-    yes_live = bool(ctx.obj["yes_live"])
-    _run(ctx, "reconcile", lambda run_ctx: step(run_ctx, yes_live))
+    _run(ctx, "reconcile", step)
 
 
 @app.command("pnl-report")
@@ -345,11 +343,10 @@ def close_all(
     from qtrader.steps.close_all import close_all as step
 
     confirm = (lambda text: typer.confirm(text, err=True)) if sys.stdin.isatty() else None
-    yes_live = bool(ctx.obj["yes_live"])
     _run(
         ctx,
         "close-all",
-        lambda run_ctx: step(run_ctx, symbols, dry_run, yes, confirm, yes_live),
+        lambda run_ctx: step(run_ctx, symbols, dry_run, yes, confirm),
         symbols=symbols or [],
         dry_run=dry_run,
         yes=yes,
@@ -362,8 +359,7 @@ def doctor(ctx: typer.Context) -> None:
     """Check keys, clock, account, permissions, position mode, database, halt and Redis."""
     from qtrader.steps.doctor import doctor as step
 
-    yes_live = bool(ctx.obj["yes_live"])
-    _run(ctx, "doctor", lambda run_ctx: step(run_ctx, yes_live))
+    _run(ctx, "doctor", step)
 
 
 @app.command("resume")

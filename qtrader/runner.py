@@ -71,7 +71,9 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
         header["mode"] = settings.mode
         set_run_mode(store, run_id, settings.mode)
         bind_run(run_id, settings.mode)
-        result = step(RunContext(settings=settings, store=store, run_id=run_id))
+        result = step(
+            RunContext(settings=settings, store=store, run_id=run_id, yes_live=invocation.yes_live)
+        )
     except BaseException as exc:
         _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
         _alert(store, run_id, settings)

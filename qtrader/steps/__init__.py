@@ -15,6 +15,7 @@ class RunContext:
     settings: Settings
     store: Store
     run_id: int
+    yes_live: bool = False  # --yes-live was given (QTRADER_LIVE_CONFIRM is read where it is needed)
 
     @property
     def mode(self) -> str:

@@ -161,10 +161,9 @@ def close_all(
     dry_run: bool = False,
     yes: bool = False,
     confirm: Confirm | None = None,
-    yes_live: bool = False,
     exchange: Exchange | None = None,
 ) -> Result:
-    exchange = exchange or open_exchange(ctx.settings, yes_live)
+    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live)
     only = {s.upper() for s in symbols or []}
     batch = WriteBatch(ctx.run_id, ctx.mode)
     run = _Run(ctx, exchange, only, batch)

@@ -29,8 +29,8 @@ class Check:
     fix: str = ""
 
 
-def doctor(ctx: RunContext, yes_live: bool = False) -> Result:
-    checks = [_database(ctx), _halt(ctx), *_exchange_checks(ctx, yes_live), *_source_checks()]
+def doctor(ctx: RunContext) -> Result:
+    checks = [_database(ctx), _halt(ctx), *_exchange_checks(ctx), *_source_checks()]
     failed = [c for c in checks if c.status == "FAIL"]
     result = Result(
         data={"checks": [asdict(c) for c in checks], "failed": len(failed)},
@@ -89,7 +89,7 @@ def _keys(mode: str) -> Check:
     )
 
 
-def _exchange_checks(ctx: RunContext, yes_live: bool) -> list[Check]:
+def _exchange_checks(ctx: RunContext) -> list[Check]:
     mode = ctx.mode
     if mode == "paper":
         return [
@@ -105,7 +105,7 @@ def _exchange_checks(ctx: RunContext, yes_live: bool) -> list[Check]:
         return [keys]
     checks = [keys]
     try:
-        exchange = open_exchange(ctx.settings, yes_live)
+        exchange = open_exchange(ctx.settings, ctx.yes_live)
     except QtraderError as exc:
         return [*checks, Check("exchange", "FAIL", str(exc), "see the message")]
     checks.append(_guarded("clock", lambda: _clock(exchange)))

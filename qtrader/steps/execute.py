@@ -61,10 +61,10 @@ from qtrader.store.exchange_cache import (
 )
 from qtrader.store.orders import OrderRow, get_order, orders_of_signal, request_columns
 from qtrader.store.risk_state import (
+    drop_halt,
     get_halt,
 )
 from qtrader.store.signals import SIGNAL_FIELDS
-from qtrader.store.state import HALT_KEY
 
 PROTECTION_ATTEMPTS = 3
 CLOSE = "close"
@@ -128,11 +128,10 @@ def execute(
     max_signals: int | None = None,
     dry_run: bool = False,
     refresh_markets: bool = False,
-    yes_live: bool = False,
     exchange: Exchange | None = None,
 ) -> Result:
     refuse_if_halted(ctx)
-    exchange = exchange or open_exchange(ctx.settings, yes_live)
+    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live)
     header = f"execute · {ctx.mode.upper()} · exchange {exchange.host}"
     logger.info(header)
     in_flight = _signals(ctx, "executing", None)
@@ -156,7 +155,7 @@ def refuse_if_halted(ctx: RunContext) -> None:
         return
     today = ctx.now().date().isoformat()
     if halt.get("clears") == "next_utc_day" and halt.get("day", today) < today:
-        ctx.store.execute("DELETE FROM state WHERE key = ?", [HALT_KEY])
+        drop_halt(ctx.store)
         batch = WriteBatch(ctx.run_id, ctx.mode)
         batch.event(
             "halt_cleared",

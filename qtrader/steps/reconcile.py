@@ -444,8 +444,8 @@ class _Run:
         return "manual_or_unknown"
 
 
-def reconcile(ctx: RunContext, yes_live: bool = False, exchange: Exchange | None = None) -> Result:
-    exchange = exchange or open_exchange(ctx.settings, yes_live)
+def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
+    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live)
     logger.info("reconcile · {} · exchange {}", ctx.mode.upper(), exchange.host)
     batch = WriteBatch(ctx.run_id, ctx.mode)
     run = _Run(ctx, exchange, batch)
@@ -456,7 +456,7 @@ def reconcile(ctx: RunContext, yes_live: bool = False, exchange: Exchange | None
         batch.commit(ctx.store)
         details = exchange.position_details()
         open_algo = exchange.open_orders(None, conditional=True)
-        open_regular = exchange.open_orders(None, conditional=False)
+        run.counts["open_orders"] = len(exchange.open_orders(None, conditional=False))
         run.sync_protective(open_algo)
         batch.commit(ctx.store)  # settling reads which protective order fired
         run.ingest_income()
@@ -466,7 +466,7 @@ def reconcile(ctx: RunContext, yes_live: bool = False, exchange: Exchange | None
         batch.commit(ctx.store)
         from qtrader.steps.watchdog import guard
 
-        repairs = guard(ctx, exchange, batch, details, open_algo, open_regular)
+        repairs = guard(ctx, exchange, batch, details, open_algo)
         account = exchange.account()
         state = account_state(ctx, account)
         trip_breakers(ctx, state, risk_limits(ctx.settings), batch)

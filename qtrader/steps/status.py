@@ -8,15 +8,15 @@ from qtrader.domain.numbers import plain
 from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
 from qtrader.steps.risk_gate import how_it_lifts
+from qtrader.store.risk_state import get_halt
 from qtrader.store.runs import last_runs
 from qtrader.store.signals import counts_by_status
-from qtrader.store.state import HALT_KEY, get_state
 
 SIGNAL_STATUSES = ("pending", "executed", "rejected", "skipped", "expired", "invalid", "conflict")
 
 
 def status(ctx: RunContext) -> Result:
-    halt = get_state(ctx.store, HALT_KEY)
+    halt = get_halt(ctx.store)
     counts = counts_by_status(ctx.store)
     signals = {name: counts.get(name, 0) for name in SIGNAL_STATUSES} | counts
     runs = [r for r in last_runs(ctx.store) if r["run_id"] != ctx.run_id]

@@ -42,7 +42,6 @@ def guard(
     batch: WriteBatch,
     details: list[PositionDetail],
     open_algo: list[OrderReport],
-    open_regular: list[OrderReport],
 ) -> list[dict[str, Any]]:
     return _Watchdog(ctx, exchange, batch).run(details, open_algo)
 

@@ -12,9 +12,8 @@ from typing import Any
 
 from qtrader.clock import utcnow
 from qtrader.store.db import Store
-from qtrader.store.state import get_state, set_state
+from qtrader.store.state import HALT_KEY, get_state, set_state
 
-HALT_KEY = "halt"
 RISK_RESET_KEY = "risk_reset_at"
 _EPOCH = datetime(1970, 1, 1)
 _CLOSING_ROLES = "('stop_loss', 'take_profit', 'exit', 'reverse_exit')"
@@ -108,6 +107,11 @@ def set_halt(store: Store, kind: str, reason: str, clears: str, numbers: dict) -
     return halt
 
 
-def clear_halt(store: Store) -> None:
+def drop_halt(store: Store) -> None:
     store.execute("DELETE FROM state WHERE key = ?", [HALT_KEY])
+
+
+def clear_halt(store: Store) -> None:
+    """`resume`: lift the halt; the drawdown peak and losing streak count from now."""
+    drop_halt(store)
     set_state(store, RISK_RESET_KEY, utcnow().isoformat())
