@@ -12,19 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[redis,plots,dev]'
 	touch $(STAMP)
 
-## demo: the main job (until the offline demo lands: ingest the sample signals, show status)
+## demo: the main job: the whole pipeline offline in PAPER mode (new database, sample signals,
+## bundled candles, execute, reconcile as time passes, pnl-report and its PNG)
 demo: $(STAMP)
-	$(BIN)/qtrader --db data/qtrader.duckdb pull-signals --from data/sample_signals.jsonl
-	$(BIN)/qtrader --db data/qtrader.duckdb status
+	$(BIN)/qtrader demo
 
 ## test: lint, then the whole test suite (installs redis-server from Debian if missing)
 test: $(STAMP) redis-server
-	$(BIN)/ruff check qtrader tests benchmarks
+	$(BIN)/ruff check qtrader tests benchmarks data/demo
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check qtrader tests benchmarks
-	$(BIN)/ruff format --check qtrader tests benchmarks
+	$(BIN)/ruff check qtrader tests benchmarks data/demo
+	$(BIN)/ruff format --check qtrader tests benchmarks data/demo
 
 ## bench: every budget script (a "-" keeps going past a missed budget, so all figures print)
 bench: $(STAMP)

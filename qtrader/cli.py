@@ -353,6 +353,30 @@ def close_all(
     )
 
 
+@app.command("clock")
+@with_global_options
+def clock(
+    ctx: typer.Context,
+    to: Annotated[
+        datetime | None,
+        typer.Option("--to", help="Move the paper clock to this UTC date/time."),
+    ] = None,
+    advance: Annotated[
+        str | None, typer.Option("--advance", help="Move it forward by 90s, 15m, 4h, 2d …")
+    ] = None,
+) -> None:
+    """Paper replay: show or move the paper clock (forward only, within the data)."""
+    from qtrader.steps.paper_clock import paper_clock as step
+
+    _run(
+        ctx,
+        "clock",
+        lambda run_ctx: step(run_ctx, to, advance),
+        to=str(to) if to else None,
+        advance=advance,
+    )
+
+
 @app.command("doctor")
 @with_global_options
 def doctor(ctx: typer.Context) -> None:
@@ -378,6 +402,25 @@ def status(ctx: typer.Context) -> None:
     from qtrader.steps.status import status as step
 
     _run(ctx, "status", step)
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[
+        str, typer.Option("--out", help="Folder for the demo's new database, settings and chart.")
+    ] = "data/demo-runs",
+) -> None:
+    """Offline PAPER demo: new database, sample signals, bundled candles, every step, PnL."""
+    from pathlib import Path
+
+    from qtrader.demo import cli_command, run_demo
+
+    try:
+        code = run_demo(Path(out), cli_command(), typer.echo)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 @app.command("version")

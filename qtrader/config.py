@@ -149,6 +149,23 @@ class PublishSettings:
 
 
 @dataclass(frozen=True)
+class PaperSettings:
+    prices: str = setting(
+        "live",
+        "live (Binance public market data, no keys) | an OHLCV .csv/.csv.gz/.parquet file replayed",
+    )
+    balance: Decimal = setting(Decimal("10000"), "USDT a new paper account starts with", gt=0)
+    taker_fee_pct: Decimal = setting(Decimal("0.05"), "taker fee, % of notional", min=0, max=1)
+    maker_fee_pct: Decimal = setting(Decimal("0.02"), "maker fee, % of notional", min=0, max=1)
+    slippage_bps: Decimal = setting(
+        Decimal("2"), "market-order slippage without an order book (bps)", min=0, max=500
+    )
+    impact_bps_per_10k: Decimal = setting(
+        Decimal("1"), "extra slippage per 10,000 USDT of order notional (bps)", min=0, max=500
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
@@ -156,6 +173,7 @@ class Settings:
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
+    paper: PaperSettings = field(default_factory=PaperSettings)
     profile: str | None = None
     config_file: str | None = None
 
@@ -171,6 +189,7 @@ SECTIONS: dict[str, type] = {
     "reconcile": ReconcileSettings,
     "alerts": AlertsSettings,
     "publish": PublishSettings,
+    "paper": PaperSettings,
 }
 
 # The seeds' presets (seed 003, "Customization Examples").

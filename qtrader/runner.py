@@ -16,8 +16,10 @@ from typing import Any
 
 from loguru import logger
 
+from qtrader.clock import market_clock
 from qtrader.config import SettingsRequest, load_settings
 from qtrader.errors import QtraderError, exit_code_for
+from qtrader.exchange import market_now
 from qtrader.logs import bind_run, setup_logging
 from qtrader.output import Result, render, render_error
 from qtrader.secrets import mask, redact_url
@@ -71,9 +73,11 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
         header["mode"] = settings.mode
         set_run_mode(store, run_id, settings.mode)
         bind_run(run_id, settings.mode)
-        result = step(
-            RunContext(settings=settings, store=store, run_id=run_id, yes_live=invocation.yes_live)
+        context = RunContext(
+            settings=settings, store=store, run_id=run_id, yes_live=invocation.yes_live
         )
+        with market_clock(market_now(settings, store)):
+            result = step(context)
     except BaseException as exc:
         _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
         _alert(store, run_id, settings)

@@ -22,7 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 import responses
 
-FIXTURES = Path(__file__).parent / "binance"
+# The same exchangeInfo snapshot the paper exchange ships with: one set of market rules.
+EXCHANGE_INFO = Path(__file__).parents[1] / "qtrader" / "exchange" / "binance_exchange_info.json"
 HOST = "https://demo-fapi.binance.com"
 SIGNED = re.compile(r"signature=[0-9a-f]{64}")
 
@@ -175,7 +176,7 @@ class FakeBinance:
             "updateTime": self.now_ms})  # fmt: skip
 
     def _exchange_info(self, params: dict) -> dict:
-        info = json.loads((FIXTURES / "exchangeInfo.json").read_text())
+        info = json.loads(EXCHANGE_INFO.read_text())
         template = next(s for s in info["symbols"] if s["symbol"] == "SOLUSDT")
         for symbol in self.extra_symbols:
             info["symbols"].append({**template, "symbol": symbol, "pair": symbol,

@@ -4,10 +4,16 @@ adapter, and where mainnet is refused unless confirmed."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from qtrader.config import Settings
 from qtrader.errors import ConfigError, UsageError
 from qtrader.exchange.port import Exchange
+
+if TYPE_CHECKING:
+    from qtrader.store import Store
 
 KEY_VARS = (("BINANCE_API_KEY", "BINANCE_API_SECRET"), ("QTRADER_API_KEY", "QTRADER_API_SECRET"))
 
@@ -18,15 +24,17 @@ def live_confirmed(yes_live: bool, environ: dict[str, str] | None = None) -> boo
 
 
 def open_exchange(
-    settings: Settings, yes_live: bool, environ: dict[str, str] | None = None
+    settings: Settings,
+    yes_live: bool,
+    environ: dict[str, str] | None = None,
+    store: Store | None = None,
 ) -> Exchange:
     env = dict(os.environ if environ is None else environ)
     mode = settings.mode
     if mode == "paper":
-        raise UsageError(
-            "paper mode has no simulator yet (it arrives with the paper-mode issue), and qtrader "
-            "does not pretend to fill orders; use --testnet for real orders on Binance demo money"
-        )
+        if store is None:
+            raise ValueError("the paper exchange keeps its books in the store: pass store=")
+        return open_paper(settings, store)
     if mode == "live" and not live_confirmed(yes_live, env):
         raise UsageError(
             "--live sends real orders with real money; confirm with --yes-live or "
@@ -56,3 +64,43 @@ def _keys(env: dict[str, str], mode: str) -> tuple[str, str]:
         f"no API keys: set BINANCE_API_KEY and BINANCE_API_SECRET to your {kind} keys "
         "(environment only; qtrader never reads keys from files or stores them)"
     )
+
+
+def replaying(settings: Settings) -> bool:
+    return settings.mode == "paper" and settings.paper.prices.strip().lower() != "live"
+
+
+def market_now(settings: Settings, store: Store) -> Callable[[], datetime] | None:
+    """The market's clock for a run: the replay clock (fixed for the run) when paper mode
+    replays a file, else None (the wall clock)."""
+    if not replaying(settings):
+        return None
+    from qtrader.exchange.prices import replay_clock
+
+    moment = replay_clock(store, settings.paper.prices)
+    return lambda: moment
+
+
+def open_paper(settings: Settings, store: Store) -> Exchange:
+    """The paper exchange, on replayed candles or on Binance's public market data."""
+    from qtrader.exchange.paper import PaperExchange
+    from qtrader.exchange.prices import LivePrices, ReplayPrices
+
+    paper = settings.paper
+    now = market_now(settings, store)
+    if now is not None:
+        return PaperExchange(store, paper, ReplayPrices(store, paper.prices), now)
+    from qtrader.clock import wall_utcnow
+    from qtrader.exchange.binance import BinanceUsdm
+
+    ex = settings.exchange
+    public = BinanceUsdm(  # public market data only: no keys, and it is never sent an order
+        mode="live",
+        api_key="",
+        api_secret="",
+        api_url=ex.api_url,
+        timeout_s=float(ex.timeout_s),
+        read_retries=ex.read_retries,
+        retry_wait_s=float(ex.retry_wait_s),
+    )
+    return PaperExchange(store, paper, LivePrices(public), wall_utcnow, public=public)

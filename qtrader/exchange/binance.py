@@ -239,6 +239,11 @@ class BinanceUsdm:
         rows = self._read(self.client.fapiPublicGetPremiumIndex)
         return {row["symbol"]: Decimal(str(row["markPrice"])) for row in rows}
 
+    def public_read(self, call: Any) -> Any:
+        """A public market-data read through the ccxt client (the paper exchange's live
+        prices): `call` receives the client; retried like every read."""
+        return self._read(lambda: call(self.client))
+
     def set_leverage(self, symbol: str, leverage: int) -> None:
         self._setting(lambda: self.client.set_leverage(leverage, self._unified(symbol)))
 

@@ -163,7 +163,7 @@ def close_all(
     confirm: Confirm | None = None,
     exchange: Exchange | None = None,
 ) -> Result:
-    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live)
+    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
     only = {s.upper() for s in symbols or []}
     batch = WriteBatch(ctx.run_id, ctx.mode)
     run = _Run(ctx, exchange, only, batch)

@@ -105,7 +105,7 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
         return [keys]
     checks = [keys]
     try:
-        exchange = open_exchange(ctx.settings, ctx.yes_live)
+        exchange = open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
     except QtraderError as exc:
         return [*checks, Check("exchange", "FAIL", str(exc), "see the message")]
     checks.append(_guarded("clock", lambda: _clock(exchange)))

@@ -131,7 +131,7 @@ def execute(
     exchange: Exchange | None = None,
 ) -> Result:
     refuse_if_halted(ctx)
-    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live)
+    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
     header = f"execute · {ctx.mode.upper()} · exchange {exchange.host}"
     logger.info(header)
     in_flight = _signals(ctx, "executing", None)

@@ -297,6 +297,39 @@ class _Run:
                 ],
             )
 
+    def record_missed(self, details: list[PositionDetail]) -> None:
+        """Entries that filled and were closed again before any reconcile saw the position
+        (a stop hit within a minute, a paper replay moving hours at once): record the
+        position as opened, so that settling it puts the trade in the books."""
+        held = {(d.symbol, d.side) for d in details}
+        open_rows = {(k[0], p["side"]) for k, p in self.local_open().items()}
+        missed = self.store.fetchall(
+            "SELECT o.signal_seq, o.symbol, o.side, coalesce(o.position_side, 'BOTH'), "
+            " o.filled_qty, o.avg_price, o.created_at, "
+            " (SELECT trigger_price FROM orders s WHERE s.signal_seq = o.signal_seq "
+            "  AND s.role = 'stop_loss' LIMIT 1), "
+            " (SELECT trigger_price FROM orders t WHERE t.signal_seq = o.signal_seq "
+            "  AND t.role = 'take_profit' LIMIT 1) "
+            "FROM orders o WHERE o.mode = ? AND o.role = 'entry' AND o.filled_qty > 0 "
+            "AND o.signal_seq NOT IN "
+            " (SELECT signal_seq FROM positions WHERE signal_seq IS NOT NULL) "
+            "ORDER BY o.created_at",
+            [self.mode],
+        )
+        for seq, symbol, side, leg, qty, price, opened_at, stop, target in missed:
+            if (symbol, side) in held or (symbol, side) in open_rows:
+                continue  # open now: open_from_exchange links it to its entry
+            self.store.execute(
+                "INSERT INTO positions (mode, symbol, side, position_side, qty, entry_price, "
+                "opened_at, signal_seq, origin, stop_loss, take_profit, status, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'qtrader', ?, ?, 'open', ?)",
+                [self.mode, symbol, side, leg, qty, price, opened_at, seq, stop, target,
+                 self.ctx.now()],
+            )  # fmt: skip
+            open_rows.add((symbol, side))
+            self.touched.add(symbol)
+            self.count("positions_opened")
+
     def open_from_exchange(self, detail: PositionDetail) -> None:
         """A position DuckDB has no open row for: ours (an entry just filled) or adopted."""
         entry = self.store.fetchone(
@@ -445,7 +478,7 @@ class _Run:
 
 
 def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
-    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live)
+    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
     logger.info("reconcile · {} · exchange {}", ctx.mode.upper(), exchange.host)
     batch = WriteBatch(ctx.run_id, ctx.mode)
     run = _Run(ctx, exchange, batch)
@@ -460,6 +493,7 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         run.sync_protective(open_algo)
         batch.commit(ctx.store)  # settling reads which protective order fired
         run.ingest_income()
+        run.record_missed(details)
         active = run.touched | {d.symbol for d in details} | {k[0] for k in run.local_open()}
         run.ingest_fills(active)
         run.sync_positions(details)

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from qtrader import __version__
-from qtrader.clock import utcnow
+from qtrader.clock import wall_utcnow
 from qtrader.store.db import Store
 
 
@@ -16,7 +16,7 @@ def start_run(store: Store, command: str, args: dict[str, Any]) -> int:
     row = store.fetchone(
         "INSERT INTO runs (command, args, pid, version, started_at) "
         "VALUES (?, ?, ?, ?, ?) RETURNING run_id",
-        [command, json.dumps(args, default=str), os.getpid(), __version__, utcnow()],
+        [command, json.dumps(args, default=str), os.getpid(), __version__, wall_utcnow()],
     )
     assert row is not None
     return int(row[0])
@@ -38,7 +38,7 @@ def finish_run(
         "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, error = ?, summary = ? "
         "WHERE run_id = ?",
         [
-            utcnow(),
+            wall_utcnow(),
             outcome,
             exit_code,
             error,

@@ -11,7 +11,7 @@ from importlib import resources
 
 import duckdb
 
-from qtrader.clock import utcnow
+from qtrader.clock import wall_utcnow
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -40,7 +40,9 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
         conn.execute("BEGIN TRANSACTION")
         try:
             conn.execute(sql)
-            conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, utcnow()])
+            conn.execute(
+                "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, wall_utcnow()]
+            )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
