@@ -405,9 +405,8 @@ def test_api_url_replaces_the_host_of_every_request(db_path, monkeypatch):
     assert len(fake.sent) == 10  # every request went there (responses refuses any other host)
 
 
-def test_modes_refuse_without_keys_confirmation_or_simulator(db_path, monkeypatch):
+def test_modes_refuse_without_keys_or_confirmation(db_path, monkeypatch):
     pull(BUY)
-    assert "paper mode has no simulator yet" in invoke("execute").stderr
     live = invoke("--live", "execute")
     assert live.exit_code == 2 and "confirm with --yes-live" in live.stderr
     monkeypatch.delenv("BINANCE_API_KEY")

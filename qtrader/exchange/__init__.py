@@ -103,4 +103,4 @@ def open_paper(settings: Settings, store: Store) -> Exchange:
         read_retries=ex.read_retries,
         retry_wait_s=float(ex.retry_wait_s),
     )
-    return PaperExchange(store, paper, LivePrices(public), wall_utcnow, public=public)
+    return PaperExchange(store, paper, LivePrices(public), wall_utcnow)

@@ -88,13 +88,11 @@ class PaperExchange:
         settings: PaperSettings,
         prices: PriceSource,
         now: Callable[[], datetime],
-        public: Any | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.prices = prices
         self.now = now
-        self.public = public  # a BinanceUsdm for public reads (live prices), or None
         self._rules: dict[str, MarketRules] = {}
         self._journal: list[dict[str, Any]] = []
         self._ready = False
@@ -106,9 +104,8 @@ class PaperExchange:
     # --- markets and account -------------------------------------------------------------
 
     def fetch_markets(self) -> list[dict[str, Any]]:
-        if self.public is not None:
-            return self.public.fetch_markets()
-        return bundled_markets()
+        markets = self.prices.markets()
+        return markets if markets is not None else bundled_markets()
 
     def use_markets(self, markets: list[dict[str, Any]]) -> dict[str, MarketRules]:
         self._rules = {
@@ -294,8 +291,11 @@ class PaperExchange:
         moment: datetime,
         order_id: str | None = None,
     ) -> OrderReport:
-        """A taker fill: book walk or slippage, fee, position, ledger; all in one commit."""
-        fill_price = self._taker_price(request.symbol, request.side, qty, price, rules)
+        """A taker fill, fee, position and ledger, in one commit. An order filling now walks
+        the order book when there is one; a trigger that fired in the past (order_id given)
+        cannot see that moment's book and pays the slippage model."""
+        book = self.prices.book(request.symbol, request.side) if order_id is None else None
+        fill_price = self._taker_price(request.side, qty, price, rules, book)
         with self.store.transaction():
             if order_id is None:
                 order_id = self._next_id("")
@@ -325,9 +325,13 @@ class PaperExchange:
         return self._order(order_id)
 
     def _taker_price(
-        self, symbol: str, side: str, qty: Decimal, price: Decimal, rules: MarketRules
+        self,
+        side: str,
+        qty: Decimal,
+        price: Decimal,
+        rules: MarketRules,
+        book: list[tuple[Decimal, Decimal]] | None,
     ) -> Decimal:
-        book = self.prices.book(symbol, side)
         walked = matching.walk_book(book, qty) if book else None
         if walked is None:
             walked = matching.slipped_price(

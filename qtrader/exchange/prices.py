@@ -15,9 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from qtrader.clock import wall_utcnow
 from qtrader.domain.matching import Candle
 from qtrader.errors import ConfigError
+from qtrader.exchange.port import ExchangeUnavailable
 from qtrader.store import Store
 from qtrader.store.state import get_state, set_state
 
@@ -29,6 +29,7 @@ class PriceSource(Protocol):
     label: str
     replay: bool
 
+    def markets(self) -> list[dict[str, Any]] | None: ...  # None: the bundled snapshot
     def mark_prices(self, at: datetime) -> dict[str, Decimal]: ...
     def book(self, symbol: str, side: str) -> list[tuple[Decimal, Decimal]] | None: ...
     def candles(self, symbol: str, start: datetime, end: datetime) -> list[Candle]: ...
@@ -96,6 +97,9 @@ class ReplayPrices:
             raise ConfigError(f"[paper] prices: {self.path} has no candles")
         return first, last + self.interval
 
+    def markets(self) -> list[dict[str, Any]] | None:
+        return None  # a file has no market rules: the bundled exchangeInfo snapshot applies
+
     def mark_prices(self, at: datetime) -> dict[str, Decimal]:
         rows = self.store.fetchall(
             "SELECT symbol, arg_max(close, ts) FROM paper_candles WHERE ts + ? <= ? "
@@ -152,18 +156,26 @@ class LivePrices:
         self.label = f"live prices from {client.host}"
         self._marks: dict[str, Decimal] | None = None
 
+    def markets(self) -> list[dict[str, Any]]:
+        return self._public(
+            lambda c: [m for m in c.fetch_markets() if m.get("linear") and m.get("swap")]
+        )
+
     def mark_prices(self, at: datetime) -> dict[str, Decimal]:
         if self._marks is None:  # one request per run
-            self._marks = self.client.mark_prices()
+            self._marks = self._public(lambda c: {
+                row["symbol"]: Decimal(str(row["markPrice"]))
+                for row in c.fapiPublicGetPremiumIndex()
+            })  # fmt: skip
         return self._marks
 
     def book(self, symbol: str, side: str) -> list[tuple[Decimal, Decimal]] | None:
-        book = self.client.public_read(lambda c: c.fapiPublicGetDepth({"symbol": symbol}))
+        book = self._public(lambda c: c.fapiPublicGetDepth({"symbol": symbol}))
         levels = book.get("asks" if side == "BUY" else "bids") or []
         return [(Decimal(str(p)), Decimal(str(q))) for p, q in levels] or None
 
     def candles(self, symbol: str, start: datetime, end: datetime) -> list[Candle]:
-        rows = self.client.public_read(
+        rows = self._public(
             lambda c: c.fapiPublicGetKlines(
                 {"symbol": symbol, "interval": "1m", "startTime": _ms(start), "limit": 1500}
             )
@@ -178,7 +190,7 @@ class LivePrices:
     def funding(
         self, symbol: str, start: datetime, end: datetime
     ) -> list[tuple[datetime, Decimal, Decimal]]:
-        rows = self.client.public_read(
+        rows = self._public(
             lambda c: c.fapiPublicGetFundingRate({"symbol": symbol, "startTime": _ms(start) + 1})
         )
         found = []
@@ -188,9 +200,14 @@ class LivePrices:
                 found.append((moment, Decimal(row["fundingRate"]), Decimal(row["markPrice"])))
         return found
 
-    @staticmethod
-    def now() -> datetime:
-        return wall_utcnow()
+    def _public(self, call: Any) -> Any:
+        try:
+            return self.client.public_read(call)
+        except ExchangeUnavailable as exc:
+            raise ExchangeUnavailable(
+                f"{exc}; paper mode with live prices needs Binance's public market data. "
+                "Offline, set [paper] prices to an OHLCV file (or run `qtrader demo`)"
+            ) from None
 
 
 def _ms(moment: datetime) -> int:
