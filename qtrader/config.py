@@ -155,8 +155,9 @@ class PaperSettings:
         "live (Binance public market data, no keys) | an OHLCV .csv/.csv.gz/.parquet file replayed",
     )
     balance: Decimal = setting(Decimal("10000"), "USDT a new paper account starts with", gt=0)
-    taker_fee_pct: Decimal = setting(Decimal("0.05"), "taker fee, % of notional", min=0, max=1)
-    maker_fee_pct: Decimal = setting(Decimal("0.02"), "maker fee, % of notional", min=0, max=1)
+    taker_fee_pct: Decimal = setting(
+        Decimal("0.05"), "taker fee, % of notional (every qtrader order takes)", min=0, max=1
+    )
     slippage_bps: Decimal = setting(
         Decimal("2"), "market-order slippage without an order book (bps)", min=0, max=500
     )

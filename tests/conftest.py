@@ -34,6 +34,20 @@ def env_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in a test reaches beyond this machine: resolving any other host fails at once
+    (`responses` answers before any resolving; Redis and servers bind 127.0.0.1)."""
+    resolve = socket.getaddrinfo
+
+    def loopback_only(host, *args, **kwargs):
+        if host not in (None, "127.0.0.1", "localhost", "::1"):
+            raise socket.gaierror(f"tests never reach the network (asked for {host})")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+
+
+@pytest.fixture(autouse=True)
 def no_rate_limit_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     """ccxt's rate limiter really sleeps (~100 ms a request); against the local stand-in
     that is only wasted test time. tests/test_binance_adapter.py checks it stays on."""

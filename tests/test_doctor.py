@@ -71,10 +71,17 @@ def test_a_mainnet_key_that_can_withdraw_is_a_warning(monkeypatch):
     assert checks["key permissions"]["detail"] == "the key can WITHDRAW funds"
 
 
-def test_paper_mode_and_database_checks(db_path):
+def test_paper_mode_and_database_checks(db_path, tmp_path, monkeypatch):
+    from tests.paper_data import write_candles
+
+    candles = write_candles(tmp_path / "c.csv", flat={"BTCUSDT": "50000", "ETHUSDT": "3000"})
+    monkeypatch.setenv("QTRADER_PAPER_PRICES", str(candles))
     code, checks = doctor()
     assert code == 0
-    assert checks["database"]["status"] == "PASS" and checks["exchange"]["status"] == "WARN"
+    assert checks["database"]["status"] == "PASS"
+    paper = checks["paper exchange"]
+    assert paper["status"] == "PASS" and paper["detail"].startswith("PAPER (replay of")
+    assert "2 symbols priced, equity 10000 USDT" in paper["detail"]
 
 
 def test_an_unreachable_redis_source_fails(monkeypatch):

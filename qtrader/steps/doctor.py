@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from qtrader.errors import ExitCode, QtraderError
+from qtrader.domain.numbers import plain
 from qtrader.exchange import KEY_VARS, open_exchange
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
@@ -92,14 +93,7 @@ def _keys(mode: str) -> Check:
 def _exchange_checks(ctx: RunContext) -> list[Check]:
     mode = ctx.mode
     if mode == "paper":
-        return [
-            Check(
-                "exchange",
-                "WARN",
-                "paper mode: no exchange to check",
-                "run doctor with --testnet or --live to check the exchange",
-            )
-        ]
+        return [_guarded("paper exchange", lambda: _paper(ctx))]
     keys = _keys(mode)
     if keys.status == "FAIL":
         return [keys]
@@ -121,6 +115,19 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
     )
     checks.append(_markets_cache(ctx))
     return checks
+
+
+def _paper(ctx: RunContext) -> Check:
+    """PAPER: the simulator's prices are readable and its account opens; no keys involved."""
+    exchange = open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
+    account = exchange.account()
+    marks = exchange.mark_prices()
+    return Check(
+        "paper exchange",
+        "PASS",
+        f"{exchange.host}: {len(marks)} symbols priced, equity {plain(account.equity)} USDT "
+        "(simulated; run doctor with --testnet or --live to check Binance)",
+    )
 
 
 def _guarded(name: str, check: Any) -> Check:

@@ -40,6 +40,9 @@ def status(ctx: RunContext) -> Result:
         f"mode       {mode_label(ctx.mode)}",
         f"halt       {halt_text}",
     ]
+    if ctx.mode == "paper":
+        data["paper_prices"] = settings.paper.prices
+        lines.insert(3, f"prices     {_paper_prices(ctx)}")
     position_columns = [
         "symbol",
         "side",
@@ -68,3 +71,11 @@ def status(ctx: RunContext) -> Result:
         Table("last run of each command", run_columns, [[r[c] for c in run_columns] for r in runs]),
     ]
     return Result(data=data, tables=tables, lines=lines)
+
+
+def _paper_prices(ctx: RunContext) -> str:
+    """Where PAPER's prices come from, and for a replay where its clock stands."""
+    prices = ctx.settings.paper.prices
+    if prices.strip().lower() == "live":
+        return "PAPER on Binance's public market data (wall clock)"
+    return f"PAPER replay of {prices}, paper clock {ctx.now():%Y-%m-%d %H:%M:%S} UTC"
