@@ -247,3 +247,24 @@ def test_a_missing_or_malformed_price_file_is_a_clear_error(db_path, tmp_path, m
     monkeypatch.setenv("QTRADER_PAPER_PRICES", str(bad))
     code, doc = invoke_json("status")
     assert code == 2 and "lacks column(s) open, high, low, close" in doc["error"]
+
+
+def test_a_parquet_file_with_epoch_milliseconds_replays_the_same(candles, db_path, tmp_path,
+                                                                 monkeypatch):  # fmt: skip
+    import duckdb
+
+    parquet = tmp_path / "candles.parquet"
+    with duckdb.connect() as conn:
+        conn.execute(
+            f"COPY (SELECT symbol, epoch_ms(CAST(ts AS TIMESTAMP)) AS ts, open, high, low, close, "
+            f"funding_rate FROM read_csv('{candles}', all_varchar = true)) TO '{parquet}'"
+        )
+    monkeypatch.setenv("QTRADER_PAPER_PRICES", str(parquet))
+    step("clock", "--to", "2026-11-20T09:30:00")
+    pull(LONG)
+    step("execute")
+    step("clock", "--to", "2026-11-20T10:30:00")
+    step("reconcile")
+    assert query(db_path, "SELECT net_pnl, exit_reason FROM v_trades") == [
+        (Decimal("38.88"), "take_profit")
+    ]
