@@ -10,8 +10,8 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from qtrader.errors import ExitCode, QtraderError
 from qtrader.domain.numbers import plain
+from qtrader.errors import ExitCode, QtraderError
 from qtrader.exchange import KEY_VARS, open_exchange
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
