@@ -86,8 +86,14 @@ def run_demo(out: Path, command: Command, say: Callable[[str], None]) -> int:
         step("reconcile")
     step("pnl-report", "--plot", str(folder / "pnl.png"))
     say(f"\nPAPER demo done · database {db} · chart {folder / 'pnl.png'}")
-    say(f"explore: qtrader --db {db} --config {settings} sql 'SELECT * FROM v_trades'")
+    say(f"explore: {_qtrader()} --db {db} --config {settings} sql 'SELECT * FROM v_trades'")
     return worst
+
+
+def _qtrader() -> str:
+    """How to call qtrader from here: the virtual env's script when that is where we run."""
+    script = Path(sys.executable).parent / "qtrader"
+    return str(script.relative_to(Path.cwd())) if script.is_relative_to(Path.cwd()) else "qtrader"
 
 
 def cli_command() -> Command:
