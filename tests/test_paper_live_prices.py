@@ -89,3 +89,26 @@ def test_unreachable_market_data_says_how_to_go_offline(wall, db_path):
     assert code == 1
     assert "[paper] prices to an OHLCV file" in doc["error"]
     assert query(db_path, "SELECT status FROM signals") == [("pending",)]
+
+
+def test_klines_are_read_page_by_page_until_the_clock():
+    """A catch-up after a day and more away needs more than one page of 1500 klines."""
+    from qtrader.exchange.prices import LivePrices
+
+    asked = []
+
+    class Client:  # the ccxt calls LivePrices makes, answering like Binance from `startTime`
+        host = HOST
+
+        def public_read(self, call):
+            return call(self)
+
+        def fapiPublicGetKlines(self, params):
+            asked.append(params["startTime"])
+            first = params["startTime"] // 60000
+            last = min(first + params["limit"], ms(T0 + timedelta(minutes=2000)) // 60000)
+            return [[m * 60000, "1", "2", "0.5", "1.5"] for m in range(first, last)]
+
+    candles = LivePrices(Client()).candles("BTCUSDT", T0, T0 + timedelta(minutes=1800))
+    assert len(candles) == 1800 and candles[-1].ts == T0 + timedelta(minutes=1799)
+    assert asked == [ms(T0), ms(T0 + timedelta(minutes=1500))]

@@ -175,16 +175,22 @@ class LivePrices:
         return [(Decimal(str(p)), Decimal(str(q))) for p, q in levels] or None
 
     def candles(self, symbol: str, start: datetime, end: datetime) -> list[Candle]:
-        rows = self._public(
-            lambda c: c.fapiPublicGetKlines(
-                {"symbol": symbol, "interval": "1m", "startTime": _ms(start), "limit": 1500}
+        """Every closed 1-minute kline in [start, end), a page of 1500 at a time."""
+        found: list[Candle] = []
+        cursor = start
+        while cursor < end:
+            rows = self._public(
+                lambda c, since=cursor: c.fapiPublicGetKlines(
+                    {"symbol": symbol, "interval": "1m", "startTime": _ms(since), "limit": 1500}
+                )
             )
-        )
-        found = []
-        for row in rows:
-            opened = _from_ms(row[0])
-            if opened + timedelta(minutes=1) <= end:
-                found.append(Candle(symbol, opened, *(Decimal(str(v)) for v in row[1:5])))
+            for row in rows:
+                opened = _from_ms(row[0])
+                if opened >= cursor and opened + timedelta(minutes=1) <= end:
+                    found.append(Candle(symbol, opened, *(Decimal(str(v)) for v in row[1:5])))
+            if len(rows) < 1500:
+                break
+            cursor = _from_ms(rows[-1][0]) + timedelta(minutes=1)
         return found
 
     def funding(
