@@ -21,6 +21,16 @@ def utcnow() -> datetime:
     return _market_now() if _market_now is not None else wall_utcnow()
 
 
+def to_ms(moment: datetime) -> int:
+    """A stored (naive UTC) time as exchange milliseconds."""
+    return int(moment.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def from_ms(ms: int | str) -> datetime:
+    """Exchange milliseconds as a stored (naive UTC) time."""
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).replace(tzinfo=None)
+
+
 @contextmanager
 def market_clock(now: Callable[[], datetime] | None) -> Iterator[None]:
     """Within the block, `utcnow()` answers `now()` (None keeps the wall clock)."""

@@ -42,10 +42,19 @@ class Resting:
     trigger: Decimal
 
 
+def fires_on_rise(order: Resting) -> bool:
+    """A buy stop (a short's) and a sell target (a long's) fire when the price rises to them."""
+    return (order.kind == "stop_loss") == (order.side == "BUY")
+
+
+def would_fire_now(order: Resting, price: Decimal) -> bool:
+    """Binance refuses such an order (-2021): the price is already at or past its trigger."""
+    return price >= order.trigger if fires_on_rise(order) else price <= order.trigger
+
+
 def fire_price(order: Resting, candle: Candle) -> Decimal | None:
     """The price a resting order fills at in this candle, or None if it does not fire."""
-    rising = (order.kind == "stop_loss") == (order.side == "BUY")  # fires on a rise
-    if rising:
+    if fires_on_rise(order):
         return max(candle.open, order.trigger) if candle.high >= order.trigger else None
     return min(candle.open, order.trigger) if candle.low <= order.trigger else None
 

@@ -44,6 +44,23 @@ class OrderStatus(StrEnum):
         return self in (OrderStatus.SUBMITTING, OrderStatus.UNKNOWN)
 
 
+# Binance's order and algo-order statuses (the paper exchange speaks them too) → ours
+BINANCE_STATUS = {
+    "NEW": OrderStatus.OPEN,
+    "ACCEPTED": OrderStatus.OPEN,
+    "TRIGGERING": OrderStatus.OPEN,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "TRIGGERED": OrderStatus.FILLED,
+    "FINISHED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "CANCELLED": OrderStatus.CANCELED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+    "REJECTED": OrderStatus.REJECTED,
+}
+
+
 def client_order_id(signal_id: str, role: Role, attempt: int = 0) -> str:
     """`qt-<24 hex of sha256(signal id)>-<role>[<attempt>]`: the same signal and role always
     give the same id, so a rerun can find what an earlier run sent."""

@@ -40,7 +40,10 @@ def open_exchange(
             "--live sends real orders with real money; confirm with --yes-live or "
             "QTRADER_LIVE_CONFIRM=yes"
         )
-    api_key, api_secret = _keys(env, mode)
+    return _binance(settings, mode, *_keys(env, mode))
+
+
+def _binance(settings: Settings, mode: str, api_key: str, api_secret: str) -> Exchange:
     from qtrader.exchange.binance import BinanceUsdm  # ccxt is heavy: import only when trading
 
     ex = settings.exchange
@@ -91,16 +94,6 @@ def open_paper(settings: Settings, store: Store) -> Exchange:
     if now is not None:
         return PaperExchange(store, paper, ReplayPrices(store, paper.prices), now)
     from qtrader.clock import wall_utcnow
-    from qtrader.exchange.binance import BinanceUsdm
 
-    ex = settings.exchange
-    public = BinanceUsdm(  # public market data only: no keys, and it is never sent an order
-        mode="live",
-        api_key="",
-        api_secret="",
-        api_url=ex.api_url,
-        timeout_s=float(ex.timeout_s),
-        read_retries=ex.read_retries,
-        retry_wait_s=float(ex.retry_wait_s),
-    )
+    public = _binance(settings, "live", "", "")  # public market data only: no keys, no orders
     return PaperExchange(store, paper, LivePrices(public), wall_utcnow)

@@ -23,7 +23,7 @@ import ccxt
 import tenacity
 
 from qtrader.domain.market import MarketRules, rules_from_binance
-from qtrader.domain.orders import OrderStatus
+from qtrader.domain.orders import BINANCE_STATUS, OrderStatus
 from qtrader.errors import ConfigError
 from qtrader.exchange.port import (
     Account,
@@ -43,20 +43,6 @@ _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 _MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _NO_CHANGE_CODES = {-4046, -4059, -4028}  # margin type / position side / leverage unchanged
 _AUTH_CODES = {-2014, -2015, -1022, -2008}
-_STATUS = {
-    "NEW": OrderStatus.OPEN,
-    "ACCEPTED": OrderStatus.OPEN,
-    "TRIGGERING": OrderStatus.OPEN,
-    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
-    "FILLED": OrderStatus.FILLED,
-    "TRIGGERED": OrderStatus.FILLED,
-    "FINISHED": OrderStatus.FILLED,
-    "CANCELED": OrderStatus.CANCELED,
-    "CANCELLED": OrderStatus.CANCELED,
-    "EXPIRED": OrderStatus.EXPIRED,
-    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
-    "REJECTED": OrderStatus.REJECTED,
-}
 JOURNAL_BODY_LIMIT = 4000
 
 
@@ -432,7 +418,7 @@ def translate(exc: ccxt.BaseError) -> Exception:
 def _report(order: dict[str, Any], client_id: str, symbol: str | None = None) -> OrderReport:
     info = order.get("info") or {}
     raw_status = info.get("status") or info.get("algoStatus") or ""
-    status = _STATUS.get(str(raw_status).upper(), OrderStatus.OPEN)
+    status = BINANCE_STATUS.get(str(raw_status).upper(), OrderStatus.OPEN)
     filled = info.get("executedQty") or order.get("filled") or "0"
     average = info.get("avgPrice") or order.get("average")
     avg = Decimal(str(average)) if average not in (None, "", "0", "0.00", "0.0") else None

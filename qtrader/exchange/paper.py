@@ -21,16 +21,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+from qtrader.clock import to_ms
 from qtrader.config import PaperSettings
 from qtrader.domain import matching
 from qtrader.domain.market import MarketRules, rules_from_binance
 from qtrader.domain.numbers import plain
-from qtrader.domain.orders import OrderStatus
+from qtrader.domain.orders import BINANCE_STATUS
 from qtrader.exchange.port import (
     Account,
     ExchangeRejected,
@@ -47,12 +48,6 @@ from qtrader.store.state import get_state, set_state
 
 DEFAULT_LEVERAGE = 20  # Binance's default for a symbol never set
 CAUGHT_UP_KEY = "paper:caught_up_to"
-_STATUS = {
-    "NEW": OrderStatus.OPEN,
-    "FILLED": OrderStatus.FILLED,
-    "CANCELED": OrderStatus.CANCELED,
-    "EXPIRED": OrderStatus.EXPIRED,
-}
 # paper_orders columns, named as Binance names them in its order answers
 _ORDER_KEYS = (
     *("orderId", "clientOrderId", "symbol", "side", "kind", "conditional", "quantity"),
@@ -96,6 +91,7 @@ class PaperExchange:
         self._rules: dict[str, MarketRules] = {}
         self._journal: list[dict[str, Any]] = []
         self._ready = False
+        self._last_ts: int | None = None  # the latest ledger time written (ms)
 
     @property
     def host(self) -> str:
@@ -225,8 +221,7 @@ class PaperExchange:
         trigger = request.trigger_price
         if trigger is None or trigger <= 0 or trigger % rules.tick_size != 0:
             raise ExchangeRejected(-1111, "Precision is over the maximum defined for this asset.")
-        rising = (request.kind == "stop_loss") == (request.side == "BUY")
-        if (mark >= trigger) if rising else (mark <= trigger):
+        if matching.would_fire_now(matching.Resting("", request.side, request.kind, trigger), mark):
             raise ExchangeRejected(-2021, "Order would immediately trigger.")
 
     def _check_entry(
@@ -459,24 +454,22 @@ class PaperExchange:
             self._ledger(None, "TRANSFER", self.settings.balance, self._next_ts(moment), None,
                          "paper account opened")  # fmt: skip
             set_state(self.store, CAUGHT_UP_KEY, moment.isoformat())
-        self.catch_up()
+        self._catch_up()
 
-    def catch_up(self) -> dict[str, int]:
+    def _catch_up(self) -> None:
         """Fire the resting orders and pay the funding the prices since the last catch-up
-        call for, in time order; returns what happened."""
+        call for, in time order."""
         now = self.now()
         stored = get_state(self.store, CAUGHT_UP_KEY)
         since = datetime.fromisoformat(stored) if stored else now
-        counts = {"fired": 0, "expired": 0, "funding": 0}
         if now > since:
             resting = self._resting()
             for kind, moment, payload in self._events(since, now, set(resting)):
                 if kind == "funding":
-                    counts["funding"] += self._fund(*payload, moment)
+                    self._fund(*payload, moment)
                 else:
-                    self._trigger(payload, resting[payload.symbol], counts)
+                    self._trigger(payload, resting[payload.symbol])
         set_state(self.store, CAUGHT_UP_KEY, max(now, since).isoformat())
-        return counts
 
     def _resting(self) -> dict[str, list[matching.Resting]]:
         by_symbol: dict[str, list[matching.Resting]] = {}
@@ -500,25 +493,20 @@ class PaperExchange:
         # funding at a moment is paid on the position held then, before that minute trades
         return sorted(events, key=lambda e: (e[1], e[0] != "funding"))
 
-    def _fund(self, symbol: str, rate: Decimal, mark: Decimal, moment: datetime) -> int:
+    def _fund(self, symbol: str, rate: Decimal, mark: Decimal, moment: datetime) -> None:
         position = self._position(symbol)
         if position is None or position[0] == 0:
-            return 0
+            return
         amount = matching.funding_payment(position[0], mark, rate)
         self._ledger(symbol, "FUNDING_FEE", amount, self._next_ts(moment), None,
                      f"rate {rate} mark {mark}")  # fmt: skip
-        return 1
 
-    def _trigger(
-        self, candle: matching.Candle, resting: list[matching.Resting], counts: dict[str, int]
-    ) -> None:
+    def _trigger(self, candle: matching.Candle, resting: list[matching.Resting]) -> None:
         for order, price in matching.firing_order(resting, candle):
             resting.remove(order)
-            self._fire(order, price, candle, counts)
+            self._fire(order, price, candle)
 
-    def _fire(
-        self, order: matching.Resting, price: Decimal, candle: matching.Candle, counts: dict
-    ) -> None:
+    def _fire(self, order: matching.Resting, price: Decimal, candle: matching.Candle) -> None:
         client_id, qty, reduce_only = self.store.fetchone(
             "SELECT client_id, qty, reduce_only FROM paper_orders WHERE order_id = ?",
             [order.order_id],
@@ -531,10 +519,8 @@ class PaperExchange:
                 qty = self._reducible(self._position(candle.symbol), order.side, qty)
             except ExchangeRejected:
                 self._set_status(order.order_id, "EXPIRED", "triggered with nothing to reduce")
-                counts["expired"] += 1
                 return
         self._fill_market(request, rules, qty, price, candle.ts, order_id=order.order_id)
-        counts["fired"] += 1
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -604,12 +590,14 @@ class PaperExchange:
     def _next_ts(self, moment: datetime) -> int:
         """Ledger times in ms, strictly increasing across runs (reconcile's cursors rely on
         it, and the paper clock does not move within a run)."""
-        wanted = int(moment.replace(tzinfo=UTC).timestamp() * 1000)
-        last = self.store.fetchone(
-            "SELECT greatest((SELECT max(ts_ms) FROM paper_fills), "
-            "(SELECT max(ts_ms) FROM paper_income))"
-        )[0]
-        return max(wanted, (last or 0) + 1)
+        if self._last_ts is None:
+            (last,) = self.store.fetchone(
+                "SELECT greatest((SELECT max(ts_ms) FROM paper_fills), "
+                "(SELECT max(ts_ms) FROM paper_income))"
+            )
+            self._last_ts = last or 0
+        self._last_ts = max(to_ms(moment), self._last_ts + 1)
+        return self._last_ts
 
     def _order(self, order_id: str) -> OrderReport:
         row = self.store.fetchone(
@@ -631,7 +619,7 @@ class PaperExchange:
         return OrderReport(
             client_order_id=row[1],
             exchange_order_id=row[0],
-            status=_STATUS[row[9]],
+            status=BINANCE_STATUS[row[9]],
             filled_qty=row[10],
             avg_price=row[11],
             raw=raw,

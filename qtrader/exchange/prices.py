@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from qtrader.clock import from_ms, to_ms
 from qtrader.domain.matching import Candle
 from qtrader.errors import ConfigError
 from qtrader.exchange.port import ExchangeUnavailable
@@ -157,20 +158,15 @@ class LivePrices:
         self._marks: dict[str, Decimal] | None = None
 
     def markets(self) -> list[dict[str, Any]]:
-        return self._public(
-            lambda c: [m for m in c.fetch_markets() if m.get("linear") and m.get("swap")]
-        )
+        return self._hinted(self.client.fetch_markets)
 
     def mark_prices(self, at: datetime) -> dict[str, Decimal]:
         if self._marks is None:  # one request per run
-            self._marks = self._public(lambda c: {
-                row["symbol"]: Decimal(str(row["markPrice"]))
-                for row in c.fapiPublicGetPremiumIndex()
-            })  # fmt: skip
+            self._marks = self._hinted(self.client.mark_prices)
         return self._marks
 
     def book(self, symbol: str, side: str) -> list[tuple[Decimal, Decimal]] | None:
-        book = self._public(lambda c: c.fapiPublicGetDepth({"symbol": symbol}))
+        book = self._get("fapiPublicGetDepth", {"symbol": symbol})
         levels = book.get("asks" if side == "BUY" else "bids") or []
         return [(Decimal(str(p)), Decimal(str(q))) for p, q in levels] or None
 
@@ -179,49 +175,46 @@ class LivePrices:
         found: list[Candle] = []
         cursor = start
         while cursor < end:
-            rows = self._public(
-                lambda c, since=cursor: c.fapiPublicGetKlines(
-                    {"symbol": symbol, "interval": "1m", "startTime": _ms(since), "limit": 1500}
-                )
+            rows = self._get(
+                "fapiPublicGetKlines",
+                {"symbol": symbol, "interval": "1m", "startTime": to_ms(cursor), "limit": 1500},
             )
             for row in rows:
-                opened = _from_ms(row[0])
+                opened = from_ms(row[0])
                 if opened >= cursor and opened + timedelta(minutes=1) <= end:
                     found.append(Candle(symbol, opened, *(Decimal(str(v)) for v in row[1:5])))
             if len(rows) < 1500:
                 break
-            cursor = _from_ms(rows[-1][0]) + timedelta(minutes=1)
+            cursor = from_ms(rows[-1][0]) + timedelta(minutes=1)
         return found
 
     def funding(
         self, symbol: str, start: datetime, end: datetime
     ) -> list[tuple[datetime, Decimal, Decimal]]:
-        rows = self._public(
-            lambda c: c.fapiPublicGetFundingRate({"symbol": symbol, "startTime": _ms(start) + 1})
+        rows = self._get(
+            "fapiPublicGetFundingRate", {"symbol": symbol, "startTime": to_ms(start) + 1}
         )
         found = []
         for row in rows:
-            moment = _from_ms(row["fundingTime"])
+            moment = from_ms(row["fundingTime"])
             if start < moment <= end and row.get("markPrice") not in (None, ""):
                 found.append((moment, Decimal(row["fundingRate"]), Decimal(row["markPrice"])))
         return found
 
-    def _public(self, call: Any) -> Any:
+    def _get(self, endpoint: str, params: dict[str, Any]) -> Any:
+        """One of ccxt's implicit public endpoints, e.g. fapiPublicGetDepth."""
+        return self._hinted(
+            lambda: self.client.public_read(lambda ccxt: getattr(ccxt, endpoint)(params))
+        )
+
+    def _hinted(self, call: Any) -> Any:
         try:
-            return self.client.public_read(call)
+            return call()
         except ExchangeUnavailable as exc:
             raise ExchangeUnavailable(
                 f"{exc}; paper mode with live prices needs Binance's public market data. "
                 "Offline, set [paper] prices to an OHLCV file (or run `qtrader demo`)"
             ) from None
-
-
-def _ms(moment: datetime) -> int:
-    return int((moment - datetime(1970, 1, 1)).total_seconds() * 1000)
-
-
-def _from_ms(value: Any) -> datetime:
-    return datetime.fromtimestamp(int(value) / 1000, UTC).replace(tzinfo=None)
 
 
 def _dec(value: Any) -> Decimal:

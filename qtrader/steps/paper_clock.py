@@ -40,7 +40,7 @@ def paper_clock(ctx: RunContext, to: datetime | None, advance: str | None) -> Re
     prices = ReplayPrices(ctx.store, ctx.settings.paper.prices)
     first, end = prices.span()
     before = replay_clock(ctx.store, ctx.settings.paper.prices)
-    target = to if to is not None else before + parse_duration(advance) if advance else before
+    target = to or (before + parse_duration(advance) if advance else before)
     if target < before:
         raise UsageError(f"the paper clock only moves forward: it is at {before:%Y-%m-%d %H:%M:%S}")
     if target > end:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from loguru import logger
 
+from qtrader.clock import from_ms, to_ms
 from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus
 from qtrader.domain.positions import classification, r_multiple
@@ -132,7 +133,7 @@ class _Run:
     def ingest_income(self) -> None:
         key = f"income_cursor:{self.mode}"
         since = get_state(self.store, key)
-        since_ms = since if since is not None else _ms(self.ctx.now() - INCOME_LOOKBACK)
+        since_ms = since if since is not None else to_ms(self.ctx.now() - INCOME_LOOKBACK)
         rows = self.exchange.income(since_ms=since_ms)
         if not rows:
             return
@@ -158,7 +159,7 @@ class _Run:
                     r.amount,
                     r.asset,
                     r.trade_id,
-                    _ts(r.ts_ms),
+                    from_ms(r.ts_ms),
                     json.dumps(r.raw),
                 )
                 for r in rows
@@ -220,7 +221,7 @@ class _Run:
                     f.commission_asset,
                     f.realized_pnl,
                     f.maker,
-                    _ts(f.ts_ms),
+                    from_ms(f.ts_ms),
                     json.dumps(f.raw),
                 )
                 for f in fills
@@ -303,7 +304,19 @@ class _Run:
         position as opened, so that settling it puts the trade in the books."""
         held = {(d.symbol, d.side) for d in details}
         open_rows = {(k[0], p["side"]) for k, p in self.local_open().items()}
-        missed = self.store.fetchall(
+        for seq, symbol, side, leg, qty, price, opened_at, stop, target in self._unrecorded():
+            if (symbol, side) in held or (symbol, side) in open_rows:
+                continue  # open now: open_from_exchange links it to its entry
+            self._open_position(symbol=symbol, side=side, position_side=leg, qty=qty,
+                                entry_price=price, opened_at=opened_at, signal_seq=seq,
+                                origin="qtrader", stop_loss=stop, take_profit=target)  # fmt: skip
+            open_rows.add((symbol, side))
+            self.touched.add(symbol)
+            self.count("positions_opened")
+
+    def _unrecorded(self) -> list[tuple]:
+        """Our filled entries that no position row tells of yet, oldest first."""
+        return self.store.fetchall(
             "SELECT o.signal_seq, o.symbol, o.side, coalesce(o.position_side, 'BOTH'), "
             " o.filled_qty, o.avg_price, o.created_at, "
             " (SELECT trigger_price FROM orders s WHERE s.signal_seq = o.signal_seq "
@@ -316,58 +329,23 @@ class _Run:
             "ORDER BY o.created_at",
             [self.mode],
         )
-        for seq, symbol, side, leg, qty, price, opened_at, stop, target in missed:
-            if (symbol, side) in held or (symbol, side) in open_rows:
-                continue  # open now: open_from_exchange links it to its entry
-            self.store.execute(
-                "INSERT INTO positions (mode, symbol, side, position_side, qty, entry_price, "
-                "opened_at, signal_seq, origin, stop_loss, take_profit, status, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'qtrader', ?, ?, 'open', ?)",
-                [self.mode, symbol, side, leg, qty, price, opened_at, seq, stop, target,
-                 self.ctx.now()],
-            )  # fmt: skip
-            open_rows.add((symbol, side))
-            self.touched.add(symbol)
-            self.count("positions_opened")
+
+    def _open_position(self, **columns: Any) -> None:
+        row = {"mode": self.mode, "status": "open", "updated_at": self.ctx.now(), **columns}
+        self.store.insert_rows("positions", tuple(row), [tuple(row.values())])
 
     def open_from_exchange(self, detail: PositionDetail) -> None:
         """A position DuckDB has no open row for: ours (an entry just filled) or adopted."""
-        entry = self.store.fetchone(
-            "SELECT o.signal_seq, o.created_at, "
-            " (SELECT trigger_price FROM orders s WHERE s.signal_seq = o.signal_seq "
-            "  AND s.role = 'stop_loss' LIMIT 1), "
-            " (SELECT trigger_price FROM orders t WHERE t.signal_seq = o.signal_seq "
-            "  AND t.role = 'take_profit' LIMIT 1) "
-            "FROM orders o WHERE o.mode = ? AND o.role = 'entry' AND o.symbol = ? AND o.side = ? "
-            "AND o.filled_qty > 0 AND o.signal_seq NOT IN "
-            " (SELECT signal_seq FROM positions WHERE signal_seq IS NOT NULL) "
-            "ORDER BY o.created_at DESC LIMIT 1",
-            [self.mode, detail.symbol, detail.side],
-        )
+        ours = [e for e in self._unrecorded() if (e[1], e[2]) == (detail.symbol, detail.side)]
+        entry = (ours[-1][0], ours[-1][6], ours[-1][7], ours[-1][8]) if ours else None
         origin = "qtrader" if entry else "adopted"
         signal_seq, opened_at, stop, target = entry if entry else (None, self.ctx.now(), None, None)
-        self.store.execute(
-            "INSERT INTO positions (mode, symbol, side, position_side, qty, entry_price, "
-            "opened_at, "
-            "signal_seq, origin, stop_loss, take_profit, status, mark_price, unrealized_pnl, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
-            [
-                self.mode,
-                detail.symbol,
-                detail.side,
-                detail.position_side,
-                detail.qty,
-                detail.entry_price,
-                opened_at,
-                signal_seq,
-                origin,
-                stop,
-                target,
-                detail.mark_price,
-                detail.unrealized_pnl,
-                self.ctx.now(),
-            ],
-        )
+        self._open_position(symbol=detail.symbol, side=detail.side,
+                            position_side=detail.position_side, qty=detail.qty,
+                            entry_price=detail.entry_price, opened_at=opened_at,
+                            signal_seq=signal_seq, origin=origin, stop_loss=stop,
+                            take_profit=target, mark_price=detail.mark_price,
+                            unrealized_pnl=detail.unrealized_pnl)  # fmt: skip
         self.touched.add(detail.symbol)
         self.batch.event(
             "position_opened",
@@ -457,7 +435,7 @@ class _Run:
 
     def _liquidated(self, symbol: str, since: datetime, closing: list[tuple]) -> bool:
         """A close none of our orders explains: was it the exchange's forced order?"""
-        forced = self.exchange.liquidation_order_ids(symbol, since_ms=_ms(since))
+        forced = self.exchange.liquidation_order_ids(symbol, since_ms=to_ms(since))
         return any(str(row[4]) in forced for row in closing)
 
     def exit_reason(self, position: dict[str, Any]) -> str:
@@ -590,11 +568,3 @@ def _exit_of(closing: list[tuple]) -> tuple[Decimal | None, Decimal | None, date
     vwap = sum((row[0] * row[1] for row in closing), Decimal(0)) / quantity
     realized = sum((row[2] for row in closing), Decimal(0))
     return plain(vwap), plain(realized), max(row[3] for row in closing)
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def _ts(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)

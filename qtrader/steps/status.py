@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from qtrader.domain.numbers import plain
+from qtrader.exchange import replaying
 from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
 from qtrader.steps.risk_gate import how_it_lifts
@@ -75,7 +76,7 @@ def status(ctx: RunContext) -> Result:
 
 def _paper_prices(ctx: RunContext) -> str:
     """Where PAPER's prices come from, and for a replay where its clock stands."""
-    prices = ctx.settings.paper.prices
-    if prices.strip().lower() == "live":
+    if not replaying(ctx.settings):
         return "PAPER on Binance's public market data (wall clock)"
-    return f"PAPER replay of {prices}, paper clock {ctx.now():%Y-%m-%d %H:%M:%S} UTC"
+    clock = f"{ctx.now():%Y-%m-%d %H:%M:%S}"
+    return f"PAPER replay of {ctx.settings.paper.prices}, paper clock {clock} UTC"

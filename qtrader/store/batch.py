@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
-from qtrader.clock import utcnow
+from qtrader.clock import from_ms, utcnow
 from qtrader.store.db import Store
 
 ORDER_COLUMNS = (
@@ -111,7 +110,7 @@ class WriteBatch:
                 (
                     self.run_id,
                     self.mode,
-                    datetime.fromtimestamp(call["ts_ms"] / 1000, UTC).replace(tzinfo=None),
+                    from_ms(call["ts_ms"]),
                     call["method"],
                     call["path"],
                     json.dumps(params),
