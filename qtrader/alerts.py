@@ -32,6 +32,7 @@ ALERTING_EVENTS = (
     "close_all_finished",
     "stop_loss_failed",
     "stop_crossed_closed",
+    "order_outcome_unknown",
     "drift",
 )
 TIMEOUT_S = 5

@@ -38,6 +38,7 @@ class OrderStatus(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"  # the exchange said no; nothing happened
     NOT_FOUND = "not_found"  # outcome was unknown and the exchange has no such order
+    NOT_SENT = "not_sent"  # written, but the run stopped before sending it: may be sent later
 
     @property
     def in_flight(self) -> bool:

@@ -32,6 +32,7 @@ from qtrader.exchange.port import (
     ExchangeUnavailable,
     Fill,
     IncomeRow,
+    NotSentError,
     OrderReport,
     OrderRequest,
     PositionDetail,
@@ -44,10 +45,6 @@ _MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _NO_CHANGE_CODES = {-4046, -4059, -4028}  # margin type / position side / leverage unchanged
 _AUTH_CODES = {-2014, -2015, -1022, -2008}
 JOURNAL_BODY_LIMIT = 4000
-
-
-class NotSentError(ExchangeUnavailable):
-    """The exchange certainly did not act on the request (rate limited, clock skew)."""
 
 
 class ClockSkew(NotSentError):

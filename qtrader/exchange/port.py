@@ -5,7 +5,7 @@ three kinds, each a QtraderError with an exit code:
 - ExchangeRejected: the exchange said no (a Binance code and message); permanent for that
   request, and nothing happened;
 - ExchangeUnavailable: the request could not be completed (network, 5xx, rate limit after
-  retries); for an order POST the outcome may be unknown;
+  retries); for an order POST the outcome may be unknown (NotSentError: certainly not acted on);
 - ExchangeBanned: HTTP 418, the IP is banned; stop at once.
 """
 
@@ -32,6 +32,10 @@ class ExchangeUnavailable(QtraderError):
     """Network error, timeout, 5xx, or rate limit that outlasted the retries."""
 
 
+class NotSentError(ExchangeUnavailable):
+    """The exchange certainly did not act on the request (rate limited, clock skew)."""
+
+
 class ExchangeBanned(QtraderError):
     """HTTP 418: the IP is banned for a while; nothing more should be sent."""
 
@@ -45,6 +49,26 @@ class OrderReport:
     avg_price: Decimal | None
     raw: dict[str, Any] = field(default_factory=dict)
     symbol: str | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    report: OrderReport
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """The exchange answered that it has no order with this client id."""
+
+
+@dataclass(frozen=True)
+class CannotTell:
+    """No answer (timeout, 5xx, rate limit, an error that is not "does not exist")."""
+
+    reason: str
+
+
+Lookup = Found | NotFound | CannotTell
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""close-all: the emergency stop. Halt, cancel everything, close everything, verify flat.
+"""close-all: the emergency stop. Halt, close everything, cancel everything, verify flat.
 
 It trusts only the exchange. Every position and open order (regular and algo, all symbols)
 is read from Binance, so it works with an empty or missing database too. The halt is set
-before anything is cancelled, so `execute` refuses to trade (exit 3) until `qtrader resume`.
-Each pass cancels regular *and* algo orders per symbol (a cancel without the algo call
-leaves the stop-losses live), closes each position with a reduce-only market order (each
-side in hedge mode), then re-reads. Exit 0 only when the exchange confirms flat.
+before anything is sent, so `execute` refuses to trade (exit 3) until `qtrader resume`.
+Each pass first closes each position with a reduce-only market order (each side in hedge
+mode), and only then cancels regular *and* algo orders per symbol (a cancel without the algo
+call leaves the stop-losses live): a close that fails leaves its position with its stop, and
+a stop that fires while the close runs can only reduce. Then it re-reads. Exit 0 only when the
+exchange confirms flat.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from qtrader.exchange.port import (
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
 from qtrader.steps.markets import load_markets
-from qtrader.steps.sending import send_recorded
+from qtrader.steps.sending import OrderSender, describe, send_once
 from qtrader.store.batch import WriteBatch
 from qtrader.store.risk_state import get_halt, set_halt
 
@@ -94,6 +96,9 @@ class _Run:
     batch: WriteBatch
     actions: list[Action] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.sender = OrderSender(self.exchange, self.batch, self.ctx.now)
+
     def snapshot(self) -> Snapshot:
         account = self.exchange.account()
         keep = (lambda s: s in self.only) if self.only else (lambda s: True)
@@ -108,12 +113,16 @@ class _Run:
         )
 
     def one_pass(self, snap: Snapshot, attempt: int) -> None:
-        for algo in (True, False):  # stops first: they must not fire into a half-closed book
+        """Close first, cancel after: a position whose close fails keeps its stop."""
+        failed = {p.symbol for p in snap.positions if not self._close(p, attempt)}
+        for algo in (True, False):
             for symbol in snap.symbols_with_orders(algo):
                 kind = "cancel_algo_orders" if algo else "cancel_orders"
+                if algo and symbol in failed:
+                    why = "stops kept: the close failed, they still protect the position"
+                    self.actions.append(Action("keep_algo_orders", symbol, why, True))
+                    continue
                 self._act(kind, symbol, lambda s=symbol, a=algo: self.exchange.cancel_all(s, a))
-        for position in snap.positions:
-            self._close(position, attempt)
 
     def _act(self, kind: str, symbol: str, call: Callable[[], None]) -> None:
         try:
@@ -123,7 +132,7 @@ class _Run:
             self.actions.append(Action(kind, symbol, str(exc), False))
             logger.warning("close-all: {} {} failed: {}", kind, symbol, exc)
 
-    def _close(self, position: PositionInfo, attempt: int) -> None:
+    def _close(self, position: PositionInfo, attempt: int) -> bool:
         hedge_side = position.position_side if position.position_side != "BOTH" else None
         key = f"close-all:{self.ctx.run_id}:{position.symbol}:{position.position_side}"
         cid = client_order_id(key, Role.EXIT, attempt)
@@ -132,27 +141,25 @@ class _Run:
             side=closing_side(position.side),
             quantity=position.qty,
             client_order_id=cid,
-            reduce_only=True,
+            reduce_only=hedge_side is None,
             position_side=hedge_side,
             kind="market",
         )
-        report, error = send_recorded(self.ctx, self.batch, self.exchange, request, Role.EXIT)
-        if report is None:
-            self.actions.append(
-                Action("close_position", position.symbol, str(error), False, position.qty)
-            )
-            return
+        facts = send_once(self.ctx.store, self.sender, request, Role.EXIT)
+        closed = facts.filled_qty > 0 and not facts.in_flight
         side = "long" if position.side == "BUY" else "short"
+        detail = f"closed {side} ({cid})" if closed else describe(facts)
         self.actions.append(
             Action(
                 "close_position",
                 position.symbol,
-                f"closed {side} ({cid})",
-                report.filled_qty > 0,
-                report.filled_qty,
-                report.avg_price,
+                detail,
+                closed,
+                facts.filled_qty if closed else position.qty,
+                facts.avg_price,
             )
         )
+        return closed
 
 
 def close_all(

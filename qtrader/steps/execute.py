@@ -1,38 +1,55 @@
 """execute: pending signals → checks → sizing → entry + stop-loss + take-profit on the exchange.
 
-Each signal is a small state machine kept in DuckDB, so a crash or timeout anywhere resumes
-where it stopped and never sends an entry twice (invariant 1):
+Orchestration only: the money rules are pure functions. `domain/risk.py` decides whether a
+signal trades and how big; `domain/lifecycle.py` says, from what is known of a signal's orders,
+what to do next (send, look up, give up, protect, close, wait, finish); `steps/sending.py`
+sends and looks up with the write-ahead protocol. A signal's state lives in DuckDB, so a crash,
+a timeout or a kill anywhere resumes where it stopped, never sends an entry twice
+(invariant 1), and never leaves a filled entry without its stop (invariant 2).
 
-    pending ──▶ executing (entry row committed, *then* the POST)
-                 ├─ entry filled ─▶ stop-loss ─▶ take-profit ─▶ executed
-                 ├─ entry rejected ─▶ rejected
-                 └─ entry outcome unknown ─▶ (next run) look up by client id first
+Writes go through a WriteBatch, committed where durability matters: every new entry row of
+the run together, before the first entry is sent; a CLOSE's exit row before it is sent;
+everything else at the end of each signal. A protective order's row may not be durable when
+it is sent, so a resumed signal looks every protective order up by client id first.
 
-A position is never left without a stop (invariant 2): if the stop-loss cannot be placed,
-the position is closed at once with a reduce-only market order and the event is stored.
-
-Writes go through a WriteBatch and are committed where durability matters: every new entry
-row of the run together, before the first entry is sent; a CLOSE's exit row before it is
-sent; everything else at the end. A protective order's row may not be durable when it is
-sent, so resuming always looks a protective order up by client id before sending it.
+One signal's trouble never stops the others. When the run stops early (a ban, SIGINT or
+SIGTERM), the signal being handled is finished (its filled entry protected), and the entries
+not yet sent are marked `not_sent` and queued again. While trading is halted, in-flight
+signals are still protected and CLOSE signals still run; new entries wait for `resume`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from loguru import logger
 
+from qtrader.domain.lifecycle import (
+    Action,
+    CancelProtection,
+    CloseSignal,
+    EntrySignal,
+    Finish,
+    GiveUp,
+    LookUp,
+    Send,
+    Wait,
+    after_protection_cancelled,
+    next_close_action,
+    next_entry_action,
+)
 from qtrader.domain.market import MarketRules
 from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
+from qtrader.domain.protection import Resting, resting_from_raw
 from qtrader.domain.risk import AccountState, Candidate, evaluate
 from qtrader.domain.sizing import (
     SizingRejected,
     order_quantity,
-    protection_is_valid,
     stop_price_for,
     take_profit_price_for,
 )
@@ -41,17 +58,17 @@ from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
     Account,
     Exchange,
-    ExchangeBanned,
     ExchangeRejected,
     ExchangeUnavailable,
     OrderReport,
     OrderRequest,
 )
+from qtrader.interrupts import deferred_interrupts
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
 from qtrader.steps.markets import load_markets
 from qtrader.steps.risk_gate import account_state, how_it_lifts, risk_limits, trip_breakers
-from qtrader.steps.sending import find_order, record_answer
+from qtrader.steps.sending import OrderSender, existing_rows
 from qtrader.store.batch import WriteBatch
 from qtrader.store.exchange_cache import (
     cached_hedge_mode,
@@ -59,17 +76,22 @@ from qtrader.store.exchange_cache import (
     save_symbol_setup,
     symbol_setups,
 )
-from qtrader.store.orders import OrderRow, get_order, orders_of_signal, request_columns
+from qtrader.store.orders import orders_by_role
 from qtrader.store.risk_state import (
     drop_halt,
     get_halt,
 )
 from qtrader.store.signals import SIGNAL_FIELDS
 
-PROTECTION_ATTEMPTS = 3
+MAX_STEPS = 12  # lifecycle actions per signal and run (a lifecycle settles in fewer)
+MAX_CLOSES = 4  # closes one reversing signal may send
 CLOSE = "close"
 OPPOSITE_CLOSE = "opposite_close"
 REVERSE = "reverse"
+
+
+def resting(order: OrderReport) -> Resting:
+    return resting_from_raw(order.client_order_id, order.exchange_order_id, order.symbol, order.raw)
 
 
 @dataclass
@@ -130,22 +152,43 @@ def execute(
     refresh_markets: bool = False,
     exchange: Exchange | None = None,
 ) -> Result:
-    refuse_if_halted(ctx)
+    halt = _halt(ctx)
+    if halt is not None and dry_run:
+        raise halt
     exchange = exchange or open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
     header = f"execute · {ctx.mode.upper()} · exchange {exchange.host}"
     logger.info(header)
     in_flight = _signals(ctx, "executing", None)
     pending = _signals(ctx, "pending", max_signals)
+    if halt is not None:  # protection and closes only: entries wait for `resume`
+        pending = [s for s in pending if s.action == "CLOSE"]
     if not in_flight and not pending:
+        if halt is not None:
+            raise halt
         return _result(exchange, [], header, dry_run)
     run = _Execution(ctx, exchange, dry_run)
+    run.halt = halt
+    with deferred_interrupts() as interrupted:
+        try:
+            run.prepare(refresh_markets)
+            outcomes = [run.resume(signal) for signal in in_flight if not interrupted()]
+            outcomes += run.handle_pending(pending, interrupted)
+        finally:
+            run.commit()
+    result = _result(exchange, outcomes, header, dry_run)
+    if interrupted():
+        raise KeyboardInterrupt(f"stopped by {interrupted()} after protecting what had filled")
+    if run.halt is not None and result.exit_code == ExitCode.OK:  # a failure outranks a halt
+        result.exit_code, result.outcome, result.error = ExitCode.HALTED, "halted", str(run.halt)
+    return result
+
+
+def _halt(ctx: RunContext) -> Halted | None:
     try:
-        run.prepare(refresh_markets)
-        outcomes = [run.resume(signal) for signal in in_flight]
-        outcomes += run.handle_pending(pending)
-    finally:
-        run.commit()
-    return _result(exchange, outcomes, header, dry_run)
+        refuse_if_halted(ctx)
+    except Halted as halt:
+        return halt
+    return None
 
 
 def refuse_if_halted(ctx: RunContext) -> None:
@@ -200,7 +243,9 @@ class _Execution:
         self.setups: dict[str, tuple[int, str]] = {}
         self.limits = risk_limits(ctx.settings)
         self.state: AccountState | None = None  # what risk sees; grows with this run's entries
-        self._requests: dict[str, OrderRequest] = {}  # rows written this run
+        self.sender = OrderSender(exchange, self.batch, ctx.now)
+        self.grace_s = float(ctx.settings.exchange.unknown_order_grace_s)
+        self.halt: Halted | None = None  # new entries wait; protection and closes go on
 
     # --- once per run --------------------------------------------------------------------
 
@@ -216,7 +261,10 @@ class _Execution:
         self.account = self.exchange.account()
         self.setups = symbol_setups(self.store, self.mode)
         self.state = account_state(self.ctx, self.account)
-        trip_breakers(self.ctx, self.state, self.limits, self.batch)
+        try:
+            trip_breakers(self.ctx, self.state, self.limits, self.batch)
+        except Halted as halt:
+            self.halt = halt
 
     def commit(self) -> None:
         self.batch.exchange_calls(self.exchange.journal())
@@ -224,10 +272,15 @@ class _Execution:
 
     # --- pending signals: decide all, commit the entries, then send ----------------------
 
-    def handle_pending(self, signals: list[SignalRow]) -> list[Outcome]:
+    def handle_pending(
+        self, signals: list[SignalRow], interrupted: Callable[[], str | None]
+    ) -> list[Outcome]:
         outcomes: dict[int, Outcome] = {}
         accepted: list[tuple[SignalRow, Any]] = []
         for signal in signals:
+            if self.halt is not None and signal.action != "CLOSE":
+                outcomes[signal.seq] = Outcome(signal, "pending", f"waits: {self.halt}")
+                continue
             try:
                 accepted.append((signal, self._decide(signal)))
             except _Abort as abort:
@@ -239,21 +292,41 @@ class _Execution:
             [(s, p) for s, p in accepted if isinstance(p, dict)], outcomes
         )
         self.commit()  # every entry row is durable before the first entry is sent
-        for signal, plan in accepted:
-            if signal.seq in outcomes:
-                continue
-            try:
-                if plan == CLOSE:
-                    outcomes[signal.seq] = self._close(signal, Role.EXIT)
-                elif plan == OPPOSITE_CLOSE:
-                    outcomes[signal.seq] = self._close(signal, Role.EXIT, "opposite signal: ")
-                elif plan == REVERSE:
-                    outcomes[signal.seq] = self._close(signal, Role.REVERSE_EXIT, "reversing: ")
-                else:
-                    outcomes[signal.seq] = self._send_entry(signal, entries[signal.seq])
-            except _Abort as abort:
-                outcomes[signal.seq] = abort.outcome
+        todo = [(s, p) for s, p in accepted if s.seq not in outcomes]
+        try:
+            for signal, plan in todo:
+                if interrupted():
+                    break
+                outcomes[signal.seq] = self._guarded(
+                    signal, lambda s=signal, p=plan: self._run(s, p, entries)
+                )
+                self.commit()
+        finally:
+            for signal, _ in todo:
+                if signal.seq not in outcomes:
+                    outcomes[signal.seq] = self._not_sent(signal, entries.get(signal.seq))
         return [outcomes[s.seq] for s in signals]
+
+    def _run(self, signal: SignalRow, plan: Any, entries: dict[int, str]) -> Outcome:
+        if plan == CLOSE:
+            return self._close(signal, Role.EXIT)
+        if plan == OPPOSITE_CLOSE:
+            return self._close(signal, Role.EXIT, "opposite signal: ")
+        if plan == REVERSE:
+            return self._close(signal, Role.REVERSE_EXIT, "reversing: ")
+        return self._drive_entry(signal, {Role.ENTRY: entries[signal.seq]})
+
+    def _not_sent(self, signal: SignalRow, entry: str | None) -> Outcome:
+        """The run stopped before this signal was sent: it is queued again, as it was. One
+        whose entry may have left is not: the next run looks it up."""
+        if entry is not None and self.sender.facts[entry].sends > 0:
+            reason = "the run stopped while its entry was sent; the next run looks it up"
+            return Outcome(signal, "executing", reason, orders=[entry], failure=True)
+        if entry is not None:
+            self.sender.not_sent(entry)
+        reason = "not sent: the run stopped before it; queued again"
+        self._set_status(signal, "pending", reason)
+        return Outcome(signal, "pending", reason)
 
     def _decide(self, signal: SignalRow) -> Any:
         """A plan (dict) for an entry; CLOSE / OPPOSITE_CLOSE / REVERSE; or _Abort with the
@@ -363,385 +436,311 @@ class _Execution:
 
     def _write_entries(self, accepted: list[tuple[SignalRow, dict]], outcomes: dict) -> dict:
         entries = {}
+        cids = {s.seq: client_order_id(s.signal_id, Role.ENTRY) for s, _ in accepted}
+        existing = existing_rows(self.store, list(cids.values()))
         for signal, plan in accepted:
+            cid = cids[signal.seq]
+            if existing.get(cid, OrderStatus.NOT_SENT.value) != OrderStatus.NOT_SENT.value:
+                reason = f"its entry {cid} was already written ({existing[cid]}); not sent again"
+                outcomes[signal.seq] = self._finish_quietly(signal, "rejected", reason, plan)
+                continue
             try:
                 self._set_up_symbol(signal.symbol, plan["leverage"])
             except ExchangeRejected as exc:
                 reason = f"could not set leverage/margin mode ({exc.code}): {exc.exchange_message}"
                 outcomes[signal.seq] = self._finish_quietly(signal, "rejected", reason, plan)
                 continue
-            cid = client_order_id(signal.signal_id, Role.ENTRY)
+            except ExchangeUnavailable as exc:
+                reason = f"could not set leverage/margin mode: {exc}; stays pending, tried next run"
+                outcomes[signal.seq] = Outcome(signal, "pending", reason, failure=True)
+                continue
             self.batch.decision(signal.seq, "accept", None, plan)
-            self._write_order(
-                signal,
-                Role.ENTRY,
-                cid,
-                signal.action,
-                "market",
-                plan["quantity"],
-                reduce_only=False,
-                trigger=None,
-            )
+            request = self._request_for(signal, Role.ENTRY, cid, signal.action, plan["quantity"])
+            self.sender.write(request, Role.ENTRY, signal.seq, signal.signal_id, cid in existing)
             self.batch.set_signal_status(signal.seq, "executing", None)
             entries[signal.seq] = cid
         return entries
 
-    def _send_entry(self, signal: SignalRow, entry_id: str) -> Outcome:
-        try:
-            report = self._send_order(signal, self._request(entry_id), entry_id)
-        except ExchangeRejected as exc:
-            reason = f"exchange rejected the entry ({exc.code}): {exc.exchange_message}"
-            self._set_status(signal, "rejected", reason)
-            return Outcome(signal, "rejected", reason, orders=[entry_id])
-        if report is None:
-            return Outcome(
-                signal,
-                "executing",
-                "entry outcome unknown; the next run looks it up",
-                orders=[entry_id],
-                failure=True,
-            )
-        if report.filled_qty <= 0:
-            reason = f"entry not filled (status {report.status})"
-            self._set_status(signal, "rejected", reason)
-            return Outcome(signal, "rejected", reason, orders=[entry_id], failure=True)
-        return self._protect(signal, report, resuming=False)
+    # --- the lifecycle of a BUY/SELL signal ----------------------------------------------
 
-    # --- protection ----------------------------------------------------------------------
+    def _drive_entry(self, signal: SignalRow, cids: dict[Role, str]) -> Outcome:
+        """Carry out the lifecycle's actions until it finishes or has to wait."""
+        for _ in range(MAX_STEPS):
+            facts = self._entry_facts(signal, cids)
+            action = next_entry_action(facts, self.grace_s)
+            if isinstance(action, Finish | Wait):
+                return self._entry_outcome(signal, cids, facts, action)
+            self._carry_out(signal, cids, action, facts)
+        return self._entry_outcome(
+            signal, cids, self._entry_facts(signal, cids), Wait("lifecycle did not settle")
+        )
 
-    def _protect(self, signal: SignalRow, entry: OrderReport, resuming: bool) -> Outcome:
-        rules = self.rules[signal.symbol]
+    def _entry_facts(self, signal: SignalRow, cids: dict[Role, str]) -> EntrySignal:
+        known = {role: self.sender.facts[cid] for role, cid in cids.items()}
+        entry = known.get(Role.ENTRY)
+        facts = EntrySignal(
+            signal.action,
+            entry,
+            known.get(Role.STOP_LOSS),
+            known.get(Role.TAKE_PROFIT),
+            known.get(Role.EXIT),
+        )
+        if entry is None or entry.filled_qty <= 0:
+            return facts
+        rules, risk = self.rules[signal.symbol], self.settings.risk
         fill = entry.avg_price or signal.entry_price
-        assert fill is not None
-        risk = self.settings.risk
-        stop = stop_price_for(
-            signal.action, fill, signal.stop_loss, risk.default_stop_loss_pct, rules
+        assert fill is not None, "a filled entry has a price"
+        return replace(
+            facts,
+            fill_price=fill,
+            stop_price=stop_price_for(
+                signal.action, fill, signal.stop_loss, risk.default_stop_loss_pct, rules
+            ),
+            target_price=take_profit_price_for(
+                signal.action, fill, signal.take_profit, risk.default_take_profit_pct, rules
+            ),
         )
-        target = take_profit_price_for(
-            signal.action, fill, signal.take_profit, risk.default_take_profit_pct, rules
-        )
+
+    def _carry_out(
+        self, signal: SignalRow, cids: dict[Role, str], action: Action, facts: EntrySignal
+    ) -> None:
+        if isinstance(action, LookUp):
+            cid = cids[action.role]
+            if self.sender.facts[cid].status is OrderStatus.OPEN:
+                time.sleep(float(self.settings.exchange.retry_wait_s))  # let a market order fill
+            self.sender.look_up(cid)
+        elif isinstance(action, GiveUp):
+            self.sender.give_up(cids[action.role], action.why)
+            self._event(
+                "order_not_found",
+                "warning",
+                signal.symbol,
+                action.why,
+                {"client_order_id": cids[action.role], "signal_id": signal.signal_id},
+            )
+        elif isinstance(action, Send):
+            if action.role not in cids:
+                cids[action.role] = self._write_protective(signal, action, facts)
+            self.sender.send(cids[action.role])
+        else:  # pragma: no cover - the lifecycle returns no other action for an entry
+            raise AssertionError(action)
+
+    def _write_protective(self, signal: SignalRow, action: Send, facts: EntrySignal) -> str:
+        """The row of a stop, target or emergency close (sent without a commit first: a
+        resumed signal looks every protective order up by client id before sending it)."""
+        assert action.qty is not None
+        cid = client_order_id(signal.signal_id, action.role)
+        side = closing_side(signal.action)
+        request = self._request_for(signal, action.role, cid, side, action.qty, action.trigger)
+        self.sender.write(request, action.role, signal.seq, signal.signal_id)
+        if action.role is Role.EXIT:
+            why = _stop_failure(facts)
+            self._event(
+                "stop_loss_failed",
+                "critical",
+                signal.symbol,
+                f"stop-loss could not be placed ({why}); closing the position at once",
+                {"signal_id": signal.signal_id, "exit_order": cid},
+            )
+        return cid
+
+    def _entry_outcome(
+        self,
+        signal: SignalRow,
+        cids: dict[Role, str],
+        facts: EntrySignal,
+        action: Finish | Wait,
+    ) -> Outcome:
+        entry = facts.entry
         outcome = Outcome(
             signal,
-            "executed",
-            None,
-            entry.filled_qty,
-            fill,
-            stop,
-            target,
-            orders=[entry.client_order_id],
+            action.status if isinstance(action, Finish) else "executing",
+            action.why,
+            entry.filled_qty if entry and entry.filled_qty > 0 else None,
+            facts.fill_price,
+            facts.stop_price,
+            facts.target_price,
+            orders=list(cids.values()),
+            failure=action.failure,
         )
-        if not protection_is_valid(signal.action, fill, stop):
-            reason = f"filled at {fill}, already beyond the stop {stop}"
-            return self._emergency_close(signal, entry.filled_qty, outcome, reason)
-        try:
-            outcome.orders.append(
-                self._place_protective(signal, Role.STOP_LOSS, entry.filled_qty, stop, resuming)
+        if isinstance(action, Wait):
+            self._event(
+                "order_outcome_unknown",
+                "critical",
+                signal.symbol,
+                f"{signal.signal_id}: {action.why}",
+                {"orders": outcome.orders},
             )
-        except ExchangeRejected as exc:
-            return self._emergency_close(signal, entry.filled_qty, outcome, str(exc))
-        if target is not None and protection_is_valid(closing_side(signal.action), fill, target):
-            try:
-                outcome.orders.append(
-                    self._place_protective(
-                        signal, Role.TAKE_PROFIT, entry.filled_qty, target, resuming
-                    )
-                )
-            except (ExchangeRejected, ExchangeUnavailable) as exc:
-                outcome.reason = f"take-profit not placed: {exc}"
-                self._event(
-                    "take_profit_failed",
-                    "warning",
-                    signal.symbol,
-                    outcome.reason,
-                    {"signal_id": signal.signal_id},
-                )
-        self._set_status(signal, "executed", outcome.reason)
-        return outcome
-
-    def _place_protective(
-        self, signal: SignalRow, role: Role, qty: Decimal, trigger: Decimal, resuming: bool
-    ) -> str:
-        """A reduce-only STOP_MARKET / TAKE_PROFIT_MARKET (Algo Order API). When resuming, the
-        exchange is asked first whether an earlier run already placed it."""
-        cid = client_order_id(signal.signal_id, role)
-        existing = get_order(self.store, cid) if resuming else None
-        if existing is not None and existing.status in (OrderStatus.OPEN, OrderStatus.FILLED):
-            return cid
-        if existing is None:
-            self._write_order(
-                signal,
-                role,
-                cid,
-                closing_side(signal.action),
-                role.value,
-                qty,
-                reduce_only=True,
-                trigger=trigger,
+        elif action.why and action.why.startswith("take-profit"):
+            self._event(
+                "take_profit_failed",
+                "warning",
+                signal.symbol,
+                action.why,
+                {"signal_id": signal.signal_id},
             )
-        if resuming and self._lookup(signal, cid, conditional=True) is not None:
-            return cid
-        for _attempt in range(PROTECTION_ATTEMPTS):
-            try:
-                report = self._send_order(signal, self._request(cid), cid)
-            except ExchangeRejected as exc:
-                if "duplicate" in exc.exchange_message.lower() and self._lookup(signal, cid, True):
-                    return cid  # an earlier attempt did land
-                raise
-            if report is not None:
-                return cid
-        raise ExchangeRejected(
-            None, f"{role.value} outcome still unknown after {PROTECTION_ATTEMPTS} attempts"
-        )
-
-    def _emergency_close(
-        self, signal: SignalRow, qty: Decimal, outcome: Outcome, why: str
-    ) -> Outcome:
-        """Invariant 2: no position stays open without a stop on the exchange."""
-        cid = client_order_id(signal.signal_id, Role.EXIT)
-        self._write_order(
-            signal,
-            Role.EXIT,
-            cid,
-            closing_side(signal.action),
-            "market",
-            qty,
-            reduce_only=True,
-            trigger=None,
-        )
-        try:
-            report = self._send_order(signal, self._request(cid), cid)
-        except ExchangeRejected as exc:
-            report, why = None, f"{why}; the close was rejected too: {exc}"
-        closed = report is not None and report.filled_qty >= qty
-        message = f"stop-loss could not be placed ({why}); position " + (
-            "closed at once" if closed else "CLOSE FAILED: close it by hand now"
-        )
-        self._event(
-            "stop_loss_failed",
-            "critical",
-            signal.symbol,
-            message,
-            {"signal_id": signal.signal_id, "exit_order": cid, "closed": closed},
-        )
-        outcome.orders.append(cid)
-        outcome.status, outcome.reason, outcome.failure = "executed", message, True
-        self._set_status(signal, "executed", message)
+        self._set_status(signal, outcome.status, action.why)
         return outcome
 
     # --- CLOSE signals -------------------------------------------------------------------
 
     def _close(self, signal: SignalRow, role: Role, prefix: str = "") -> Outcome:
-        """Close the symbol's position (reduce-only market), then cancel its protection.
-        A reversing close leaves the signal pending: it enters on the next run, sized on a
-        fresh account read."""
-        assert self.account is not None
-        position = self.account.position(signal.symbol)
+        """Close the symbol's position (reduce-only market), sized from a fresh read of the
+        account; cancel its protection only once the leg is flat. A reversing close leaves
+        the signal pending: it enters on the next run, sized on a fresh account read."""
+        position = self.exchange.account().position(signal.symbol)
         if position is None:
             reason = f"no open position on {signal.symbol}"
             self._finish(signal, "skipped", reason, "skip", {"rule": "no_position"})
         assert position is not None
-        cid = client_order_id(signal.signal_id, role)
         self.batch.decision(
             signal.seq,
             "accept",
             prefix + "close position",
             {"position_qty": position.qty, "position_side": position.side},
         )
-        self._write_order(
-            signal,
-            role,
-            cid,
-            closing_side(position.side),
-            "market",
-            position.qty,
-            reduce_only=True,
-            trigger=None,
+        cid = self._next_close_id(signal, role)
+        request = self._request_for(
+            signal, role, cid, closing_side(position.side), position.qty, leg=position.position_side
         )
+        self.sender.write(request, role, signal.seq, signal.signal_id)
         self.batch.set_signal_status(signal.seq, "executing", None)
         self.commit()  # the exit row is durable before it is sent
-        try:
-            report = self._send_order(signal, self._request(cid), cid)
-        except ExchangeRejected as exc:
-            reason = f"exchange rejected the close ({exc.code}): {exc.exchange_message}"
-            self._set_status(signal, "rejected", reason)
-            return Outcome(signal, "rejected", reason, orders=[cid], failure=True)
-        if report is None:
-            return Outcome(
-                signal,
-                "executing",
-                "close outcome unknown; the next run looks it up",
-                orders=[cid],
-                failure=True,
-            )
-        cancelled = self._cancel_protection(signal.symbol)
-        reason = (
-            f"{prefix}closed {report.filled_qty}; cancelled {len(cancelled)} protective order(s)"
-        )
-        if role is Role.REVERSE_EXIT:
-            reason += "; enters on the next run"
-            self._set_status(signal, "pending", reason)
-            return Outcome(
-                signal,
-                "reversing",
-                reason,
-                report.filled_qty,
-                report.avg_price,
-                orders=[cid, *cancelled],
-            )
-        self._set_status(signal, "executed", reason)
+        return self._drive_close(signal, role, cid, position.qty, prefix, sent_now=True)
+
+    def _drive_close(
+        self,
+        signal: SignalRow,
+        role: Role,
+        cid: str,
+        qty_now: Decimal | None,
+        prefix: str = "",
+        sent_now: bool = False,
+    ) -> Outcome:
+        """`qty_now`: the leg's quantity as last read (before this close, when sent now)."""
+        cancelled: list[str] = []
+        for _ in range(MAX_STEPS):
+            facts = self.sender.facts[cid]
+            left = qty_now
+            if sent_now and facts.filled_qty > 0 and qty_now is not None:
+                left = max(Decimal(0), qty_now - facts.filled_qty)
+            action = next_close_action(CloseSignal(role, facts, left), self.grace_s)
+            if isinstance(action, Send):
+                self.sender.send(cid)
+            elif isinstance(action, LookUp):
+                self.sender.look_up(cid)
+            elif isinstance(action, GiveUp):
+                self.sender.give_up(cid, action.why)
+            elif isinstance(action, CancelProtection):
+                cancelled = self._cancel_leg_protection(signal.symbol, self.sender.requests[cid])
+                action = after_protection_cancelled(role, facts.filled_qty)
+                break
+            else:
+                break
+        else:
+            action = Wait("lifecycle did not settle")
+        facts = self.sender.facts[cid]
+        status = action.status if isinstance(action, Finish) else "executing"
+        why = prefix + (action.why or "")
+        if cancelled:
+            why += f"; cancelled {len(cancelled)} protective order(s)"
+        self._set_status(signal, status, why)
         return Outcome(
             signal,
-            "executed",
-            reason,
-            report.filled_qty,
-            report.avg_price,
+            "reversing" if status == "pending" else status,
+            why,
+            facts.filled_qty or None,
+            facts.avg_price,
             orders=[cid, *cancelled],
+            failure=action.failure,
         )
 
-    def _cancel_protection(self, symbol: str) -> list[str]:
+    def _next_close_id(self, signal: SignalRow, role: Role) -> str:
+        """A reversal may need a second close (the first left part of the position): each
+        close of a signal gets its own client id, never one already used."""
+        taken = set(
+            existing_rows(
+                self.store, [client_order_id(signal.signal_id, role, n) for n in range(MAX_CLOSES)]
+            )
+        )
+        for attempt in range(MAX_CLOSES):
+            cid = client_order_id(signal.signal_id, role, attempt)
+            if cid not in taken:
+                return cid
+        self._reject(signal, "close", f"closed {MAX_CLOSES} times already; close it by hand")
+        raise AssertionError("unreachable")
+
+    def _cancel_leg_protection(self, symbol: str, close: OrderRequest) -> list[str]:
+        """Cancel what protected the leg this close flattened. A failure is recorded and
+        left to reconcile (which cancels orphans): the position is already closed."""
+        leg = close.position_side or "BOTH"
+        try:
+            book = [resting(o) for o in self.exchange.open_orders(symbol, conditional=True)]
+        except (ExchangeRejected, ExchangeUnavailable) as exc:
+            self._event(
+                "protection_not_cancelled",
+                "warning",
+                symbol,
+                f"could not read the open stops: {exc}; reconcile cancels them",
+                {},
+            )
+            return []
         cancelled = []
-        for order in self.exchange.open_orders(symbol, conditional=True):
-            if order.raw.get("reduceOnly") or order.raw.get("closePosition"):
-                assert order.exchange_order_id is not None
+        for order in book:
+            if order.symbol != symbol or order.position_side != leg or not order.reduces:
+                continue
+            try:
                 self.exchange.cancel_order(symbol, order.exchange_order_id, conditional=True)
-                cancelled.append(order.client_order_id)
-                self.batch.update_order(order.client_order_id, status=OrderStatus.CANCELED.value)
+            except (ExchangeRejected, ExchangeUnavailable) as exc:
+                self._event(
+                    "protection_not_cancelled",
+                    "warning",
+                    symbol,
+                    f"cancel {order.client_order_id} failed: {exc}; reconcile retries",
+                    {},
+                )
+                continue
+            cancelled.append(order.client_order_id)
+            self.batch.update_order(order.client_order_id, status=OrderStatus.CANCELED.value)
         return cancelled
 
     # --- resuming signals a previous run left in flight ----------------------------------
 
     def resume(self, signal: SignalRow) -> Outcome:
         try:
-            return self._resume(signal)
-        except _Abort as abort:
-            return abort.outcome
+            return self._guarded(signal, lambda: self._resume(signal))
         finally:
             self.commit()
 
     def _resume(self, signal: SignalRow) -> Outcome:
-        orders = orders_of_signal(self.store, signal.seq)
-        closes = [r for r in (Role.EXIT, Role.REVERSE_EXIT) if r.value in orders]
-        is_close = bool(closes) and Role.ENTRY.value not in orders
-        role = closes[0] if is_close else Role.ENTRY
-        main = orders.get(role.value)
-        if main is None:
-            self._set_status(signal, "pending", "resumed without an order; queued again")
-            return Outcome(signal, "pending", "no order was written; queued again")
-        report = self._resolve(signal, main)
-        if report is None:
-            return Outcome(
-                signal,
-                "executing",
-                f"{role.value} outcome still unknown",
-                orders=[main.client_order_id],
-                failure=True,
-            )
-        if report.status is OrderStatus.NOT_FOUND or report.filled_qty <= 0:
-            reason = f"{role.value} was never filled ({report.status}); not re-sent"
-            self._set_status(signal, "rejected", reason)
-            return Outcome(signal, "rejected", reason, orders=[main.client_order_id])
-        if role is Role.REVERSE_EXIT:
-            self._set_status(
-                signal, "pending", f"reversing: closed {report.filled_qty}; enters on the next run"
-            )
-            return Outcome(
-                signal,
-                "reversing",
-                "close confirmed",
-                report.filled_qty,
-                report.avg_price,
-                orders=[main.client_order_id],
-            )
-        if is_close:
-            self._set_status(signal, "executed", f"closed {report.filled_qty} (resumed)")
-            return Outcome(
-                signal,
-                "executed",
-                "close confirmed",
-                report.filled_qty,
-                report.avg_price,
-                orders=[main.client_order_id],
-            )
-        if Role.EXIT.value in orders:
-            exit_report = self._resolve(signal, orders[Role.EXIT.value])
-            closed = exit_report is not None and exit_report.filled_qty > 0
-            reason = "stop-loss had failed; emergency close " + (
-                "confirmed" if closed else "NOT confirmed"
-            )
-            self._set_status(signal, "executed", reason)
-            return Outcome(signal, "executed", reason, orders=list(orders), failure=not closed)
-        return self._protect(signal, report, resuming=True)
+        rows = orders_by_role(self.store, signal.seq)
+        for role_rows in rows.values():
+            for row in role_rows:
+                self.sender.track(row, row.request())
+        if Role.ENTRY.value not in rows:
+            for role in (Role.EXIT, Role.REVERSE_EXIT):
+                if role.value in rows:
+                    last = rows[role.value][-1]
+                    position = self.account.position(signal.symbol) if self.account else None
+                    qty = position.qty if position else None
+                    return self._drive_close(signal, role, last.client_order_id, qty)
+        cids = {Role(role): role_rows[-1].client_order_id for role, role_rows in rows.items()}
+        return self._drive_entry(signal, cids)
 
-    def _resolve(self, signal: SignalRow, row: OrderRow) -> OrderReport | None:
-        """The stored state of an order, asking the exchange when it is in flight."""
-        if not OrderStatus(row.status).in_flight:
-            return OrderReport(
-                row.client_order_id,
-                row.exchange_order_id,
-                OrderStatus(row.status),
-                row.filled_qty,
-                row.avg_price,
+    def _guarded(self, signal: SignalRow, work: Callable[[], Outcome]) -> Outcome:
+        """One signal's trouble never stops the others: an exchange error that escapes the
+        lifecycle is this signal's outcome, and the signal stays where it is."""
+        try:
+            return work()
+        except _Abort as abort:
+            return abort.outcome
+        except (ExchangeRejected, ExchangeUnavailable) as exc:
+            status = self.batch.signal_status(signal.seq) or signal.status
+            reason = f"stopped by an exchange error: {exc}; {status}, tried again next run"
+            self._event(
+                "signal_interrupted", "warning", signal.symbol, f"{signal.signal_id}: {reason}", {}
             )
-        report = self._lookup(signal, row.client_order_id, row.kind != "market")
-        if report is not None:
-            return report
-        age = (self.ctx.now() - row.created_at).total_seconds()
-        if age < self.settings.exchange.unknown_order_grace_s:
-            return None
-        self.batch.update_order(
-            row.client_order_id,
-            status=OrderStatus.NOT_FOUND.value,
-            error=f"not found by client id {age:.0f} s after it was sent",
-        )
-        self._event(
-            "order_not_found",
-            "warning",
-            signal.symbol,
-            f"{row.client_order_id} not found on the exchange; given up, not re-sent",
-            {},
-        )
-        return OrderReport(row.client_order_id, None, OrderStatus.NOT_FOUND, Decimal(0), None)
-
-    # --- sending, with the unknown-outcome protocol --------------------------------------
-
-    def _send_order(self, signal: SignalRow, request: OrderRequest, cid: str) -> OrderReport | None:
-        """POST once. A rejection is recorded and re-raised. An unknown outcome is looked up
-        by client id; only what the exchange certainly never acted on is sent again.
-        Returns None while the outcome is still unknown."""
-        from qtrader.exchange.binance import NotSentError
-
-        for _ in range(2):
-            try:
-                report = self.exchange.place_order(request)
-            except ExchangeBanned as exc:
-                self.batch.update_order(cid, status=OrderStatus.REJECTED.value, error=str(exc))
-                raise
-            except ExchangeRejected as exc:
-                self.batch.update_order(
-                    cid,
-                    status=OrderStatus.REJECTED.value,
-                    error_code=exc.code,
-                    error=exc.exchange_message,
-                )
-                raise
-            except ExchangeUnavailable as exc:
-                self.batch.update_order(cid, status=OrderStatus.UNKNOWN.value, error=str(exc))
-                report = self._lookup(signal, cid, request.kind != "market")
-                if report is None and isinstance(exc, NotSentError):
-                    continue  # the exchange refused it unprocessed: sending again is safe
-            if report is not None:
-                self._order_answered(cid, report)
-            return report
-        return None
-
-    def _lookup(self, signal: SignalRow, cid: str, conditional: bool) -> OrderReport | None:
-        report = find_order(self.exchange, signal.symbol, cid, conditional)
-        if report is not None:
-            self._order_answered(cid, report)
-        return report
-
-    def _order_answered(self, cid: str, report: OrderReport) -> None:
-        record_answer(self.batch, cid, report)
+            return Outcome(signal, status, reason, failure=True)
 
     # --- checks and sizing ---------------------------------------------------------------
 
@@ -781,58 +780,33 @@ class _Execution:
 
     # --- bookkeeping ---------------------------------------------------------------------
 
-    def _write_order(
+    def _request_for(
         self,
         signal: SignalRow,
         role: Role,
         cid: str,
         side: str,
-        kind: str,
         qty: Decimal,
-        reduce_only: bool,
-        trigger: Decimal | None,
-    ) -> None:
+        trigger: Decimal | None = None,
+        leg: str | None = None,
+    ) -> OrderRequest:
+        """The request for one of the signal's orders. One-way mode: everything but the entry
+        is reduce-only. Hedge mode: the leg (positionSide) says which position it acts on."""
         position_side = None
         if self.hedge:
             opened_by = signal.action if role is Role.ENTRY else closing_side(side)
-            position_side = "LONG" if opened_by == "BUY" else "SHORT"
-        request = OrderRequest(
+            position_side = (
+                leg if leg not in (None, "BOTH") else ("LONG" if opened_by == "BUY" else "SHORT")
+            )
+        kind = role.value if role in (Role.STOP_LOSS, Role.TAKE_PROFIT) else "market"
+        return OrderRequest(
             symbol=signal.symbol,
             side=side,
             quantity=qty,
             client_order_id=cid,
-            reduce_only=reduce_only,
+            reduce_only=role is not Role.ENTRY and not self.hedge,
             position_side=position_side,
             trigger_price=trigger,
-            kind=kind,
-        )
-        self.batch.add_order(
-            signal_seq=signal.seq,
-            signal_id=signal.signal_id,
-            role=role.value,
-            status=OrderStatus.SUBMITTING.value,
-            **request_columns(request),
-        )
-        self._requests[cid] = request
-
-    def _request(self, cid: str) -> OrderRequest:
-        if cid in self._requests:
-            return self._requests[cid]
-        row = self.store.fetchone(
-            "SELECT symbol, side, requested_qty, reduce_only, position_side, trigger_price, kind "
-            "FROM orders WHERE client_order_id = ?",
-            [cid],
-        )
-        assert row is not None
-        symbol, side, qty, reduce_only, position_side, trigger, kind = row
-        return OrderRequest(
-            symbol=symbol,
-            side=side,
-            quantity=plain(qty),
-            client_order_id=cid,
-            reduce_only=reduce_only,
-            position_side=position_side,
-            trigger_price=plain(trigger) if trigger is not None else None,
             kind=kind,
         )
 
@@ -917,3 +891,9 @@ def _result(exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: b
         result.exit_code, result.outcome = ExitCode.FAILURE, "failed"
         result.error = "; ".join(f"{o.signal.signal_id}: {o.reason}" for o in failed)
     return result
+
+
+def _stop_failure(facts: EntrySignal) -> str:
+    if facts.stop is not None and facts.stop.error:
+        return facts.stop.error
+    return f"filled at {facts.fill_price}, already beyond the stop {facts.stop_price}"

@@ -30,8 +30,11 @@ from qtrader.domain.positions import classification, r_multiple
 from qtrader.errors import ExitCode
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
+    CannotTell,
     Exchange,
     Fill,
+    Found,
+    NotFound,
     OrderReport,
     PositionDetail,
 )
@@ -39,12 +42,13 @@ from qtrader.output import Result, Table
 from qtrader.steps import RunContext
 from qtrader.steps.markets import load_markets
 from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
-from qtrader.steps.sending import find_order, record_answer
+from qtrader.steps.sending import look_up, record_answer
 from qtrader.store.batch import WriteBatch
 from qtrader.store.state import get_state, set_state
 
 INCOME_LOOKBACK = timedelta(days=7)  # the first run reads the ledger this far back
 _PROTECTIVE = ("stop_loss", "take_profit")
+WATCHDOG_CLOSES = ("stop_crossed_closed", "time_exit")
 
 
 @dataclass
@@ -82,6 +86,8 @@ class _Run:
     # --- 1. orders whose outcome is unknown --------------------------------------------
 
     def resolve_in_flight(self) -> None:
+        """Look up every order of unknown outcome. Only the exchange's own "does not exist",
+        past the grace period, gives one up; a lookup that gets no answer keeps it unknown."""
         grace = self.ctx.settings.exchange.unknown_order_grace_s
         rows = self.store.fetchall(
             "SELECT client_order_id, symbol, kind, created_at FROM orders "
@@ -89,23 +95,27 @@ class _Run:
             [self.mode],
         )
         for cid, symbol, kind, created_at in rows:
-            report = self._lookup(symbol, cid, kind != "market")
-            if report is not None:
-                self._answered(cid, report)
+            answer = look_up(self.exchange, symbol, cid, kind != "market")
+            if isinstance(answer, Found):
+                record_answer(self.batch, cid, answer.report)
                 self.count("orders_resolved")
+            elif isinstance(answer, CannotTell):
+                self.count("orders_still_unknown")
+                self.batch.event(
+                    "order_outcome_unknown",
+                    "critical",
+                    symbol,
+                    f"{cid}: the exchange could not be asked ({answer.reason}); "
+                    "kept unknown, looked up again next run",
+                    {},
+                )
             elif (self.ctx.now() - created_at).total_seconds() >= grace:
                 self.batch.update_order(
                     cid,
                     status=OrderStatus.NOT_FOUND.value,
-                    error="not found by client id during reconcile",
+                    error="the exchange has no such order (looked up during reconcile)",
                 )
                 self.count("orders_not_found")
-
-    def _lookup(self, symbol: str, cid: str, conditional: bool) -> OrderReport | None:
-        return find_order(self.exchange, symbol, cid, conditional)
-
-    def _answered(self, cid: str, report: OrderReport) -> None:
-        record_answer(self.batch, cid, report)
 
     # --- 3. protective orders that left the book ---------------------------------------
 
@@ -119,12 +129,15 @@ class _Run:
         for cid, symbol in rows:
             if cid in on_book:
                 continue
-            report = self._lookup(symbol, cid, conditional=True)
-            if report is None:
+            answer = look_up(self.exchange, symbol, cid, conditional=True)
+            if isinstance(answer, CannotTell):
+                self.count("orders_still_unknown")
+                continue  # left as it is: asked again next run
+            if isinstance(answer, NotFound):
                 self.note("order_state", symbol, f"{cid} is neither open nor known to the exchange")
                 self.batch.update_order(cid, status=OrderStatus.NOT_FOUND.value)
                 continue
-            self._answered(cid, report)
+            record_answer(self.batch, cid, answer.report)
             self.touched.add(symbol)
             self.count("protective_orders_updated")
 
@@ -307,9 +320,18 @@ class _Run:
         for seq, symbol, side, leg, qty, price, opened_at, stop, target in self._unrecorded():
             if (symbol, side) in held or (symbol, side) in open_rows:
                 continue  # open now: open_from_exchange links it to its entry
-            self._open_position(symbol=symbol, side=side, position_side=leg, qty=qty,
-                                entry_price=price, opened_at=opened_at, signal_seq=seq,
-                                origin="qtrader", stop_loss=stop, take_profit=target)  # fmt: skip
+            self._open_position(
+                symbol=symbol,
+                side=side,
+                position_side=leg,
+                qty=qty,
+                entry_price=price,
+                opened_at=opened_at,
+                signal_seq=seq,
+                origin="qtrader",
+                stop_loss=stop,
+                take_profit=target,
+            )
             open_rows.add((symbol, side))
             self.touched.add(symbol)
             self.count("positions_opened")
@@ -340,12 +362,20 @@ class _Run:
         entry = (ours[-1][0], ours[-1][6], ours[-1][7], ours[-1][8]) if ours else None
         origin = "qtrader" if entry else "adopted"
         signal_seq, opened_at, stop, target = entry if entry else (None, self.ctx.now(), None, None)
-        self._open_position(symbol=detail.symbol, side=detail.side,
-                            position_side=detail.position_side, qty=detail.qty,
-                            entry_price=detail.entry_price, opened_at=opened_at,
-                            signal_seq=signal_seq, origin=origin, stop_loss=stop,
-                            take_profit=target, mark_price=detail.mark_price,
-                            unrealized_pnl=detail.unrealized_pnl)  # fmt: skip
+        self._open_position(
+            symbol=detail.symbol,
+            side=detail.side,
+            position_side=detail.position_side,
+            qty=detail.qty,
+            entry_price=detail.entry_price,
+            opened_at=opened_at,
+            signal_seq=signal_seq,
+            origin=origin,
+            stop_loss=stop,
+            take_profit=target,
+            mark_price=detail.mark_price,
+            unrealized_pnl=detail.unrealized_pnl,
+        )
         self.touched.add(detail.symbol)
         self.batch.event(
             "position_opened",
@@ -479,6 +509,12 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         from qtrader.steps.watchdog import guard
 
         repairs = guard(ctx, exchange, batch, details, open_algo)
+        closed = {r["symbol"] for r in repairs if r["ok"] and r["action"] in WATCHDOG_CLOSES}
+        if closed:  # settle what the watchdog closed in this same run
+            details = exchange.position_details()
+            run.ingest_fills(closed)
+            run.sync_positions(details)
+            batch.commit(ctx.store)
         account = exchange.account()
         state = account_state(ctx, account)
         trip_breakers(ctx, state, risk_limits(ctx.settings), batch)

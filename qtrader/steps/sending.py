@@ -1,35 +1,53 @@
-"""Sending an order with its record, and finding one by client id: shared by the steps.
+"""The one order sender, shared by execute, the watchdog, reconcile and close-all.
 
-The rule behind both: an order's row is durable in DuckDB before the request leaves, and
-an order of unknown outcome is looked up by its client id before anything is sent again.
+Its protocol: an order's row is written (write-ahead) before the request leaves; one POST;
+an unknown outcome is looked up by client id, and the lookup answers Found / NotFound /
+CannotTell. What it learns about each order is kept as `OrderFacts`, the input of the pure
+lifecycle rules (`domain/lifecycle.py`); every answer is also written to the order's row.
+
+Nothing here decides what to do next: a rejection, an unknown outcome or a lookup that got
+no answer are facts, not exceptions (except a ban, which stops the run).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from qtrader.domain.lifecycle import OrderFacts
 from qtrader.domain.orders import OrderStatus, Role
 from qtrader.exchange.port import (
+    CannotTell,
     Exchange,
+    ExchangeBanned,
     ExchangeRejected,
     ExchangeUnavailable,
+    Found,
+    Lookup,
+    NotFound,
+    NotSentError,
     OrderReport,
     OrderRequest,
 )
-from qtrader.steps import RunContext
 from qtrader.store.batch import WriteBatch
-from qtrader.store.orders import request_columns
+from qtrader.store.db import Store
+from qtrader.store.orders import OrderRow, request_columns
+
+DUPLICATE_ID_CODES = {-4015, -4116}  # client order id already used: an earlier copy landed
 
 
-def find_order(exchange: Exchange, symbol: str, cid: str, conditional: bool) -> OrderReport | None:
-    """The order as the exchange knows it by client id; None if it does not (or cannot say
-    now: the adapter already retried with back-off)."""
+def look_up(exchange: Exchange, symbol: str, cid: str, conditional: bool) -> Lookup:
+    """The order as the exchange knows it by client id. Only the exchange's own "does not
+    exist" is NotFound; anything else that is not an answer is CannotTell."""
     try:
-        return exchange.order_by_client_id(symbol, cid, conditional)
+        return Found(exchange.order_by_client_id(symbol, cid, conditional))
     except ExchangeRejected as exc:
         if exc.kind == "not_found":
-            return None
-        raise
-    except ExchangeUnavailable:
-        return None
+            return NotFound()
+        return CannotTell(f"({exc.code}) {exc.exchange_message}")
+    except ExchangeUnavailable as exc:
+        return CannotTell(str(exc))
 
 
 def record_answer(batch: WriteBatch, cid: str, report: OrderReport) -> None:
@@ -44,27 +62,194 @@ def record_answer(batch: WriteBatch, cid: str, report: OrderReport) -> None:
     )
 
 
-def send_recorded(
-    ctx: RunContext,
-    batch: WriteBatch,
-    exchange: Exchange,
+class OrderSender:
+    """Sends and looks up orders for one run, recording every answer in `batch`."""
+
+    def __init__(self, exchange: Exchange, batch: WriteBatch, now: Callable[[], datetime]) -> None:
+        self.exchange = exchange
+        self.batch = batch
+        self.now = now
+        self.facts: dict[str, OrderFacts] = {}
+        self.requests: dict[str, OrderRequest] = {}
+
+    # --- rows ----------------------------------------------------------------------------
+
+    def write(
+        self,
+        request: OrderRequest,
+        role: Role,
+        signal_seq: int | None = None,
+        signal_id: str | None = None,
+        revive: bool = False,
+    ) -> None:
+        """The write-ahead row (committed by the caller before the request is sent).
+        `revive`: the row exists, written by a run that stopped before sending it."""
+        columns = request_columns(request)
+        if revive:
+            self.batch.update_order(
+                request.client_order_id,
+                status=OrderStatus.SUBMITTING.value,
+                run_id=self.batch.run_id,
+                error=None,
+                **columns,
+            )
+        else:
+            self.batch.add_order(
+                role=role.value,
+                status=OrderStatus.SUBMITTING.value,
+                signal_seq=signal_seq,
+                signal_id=signal_id,
+                **columns,
+            )
+        self.requests[request.client_order_id] = request
+        # not sent yet: the first send is certainly the only copy
+        self.facts[request.client_order_id] = OrderFacts(OrderStatus.SUBMITTING, never_sent=True)
+
+    def track(self, row: OrderRow, request: OrderRequest | None = None) -> OrderFacts:
+        """What the stored row says, as facts (a previous run's order)."""
+        facts = self.facts.get(row.client_order_id)
+        if facts is None:
+            facts = OrderFacts(
+                OrderStatus(row.status),
+                row.filled_qty,
+                row.avg_price,
+                age_s=(self.now() - row.created_at).total_seconds(),
+                error_code=row.error_code,
+                error=row.error,
+            )
+            self.facts[row.client_order_id] = facts
+        if request is not None:
+            self.requests[row.client_order_id] = request
+        return facts
+
+    def not_sent(self, cid: str) -> None:
+        """The run stops before this written order was sent: a later run may send it."""
+        self.batch.update_order(cid, status=OrderStatus.NOT_SENT.value)
+        self.facts[cid] = replace(self.facts[cid], status=OrderStatus.NOT_SENT)
+
+    # --- the exchange --------------------------------------------------------------------
+
+    def send(self, cid: str) -> OrderFacts:
+        """POST once. A ban is recorded and raised; everything else becomes facts."""
+        request = self.requests[cid]
+        before = self.facts.get(cid, OrderFacts(OrderStatus.SUBMITTING))
+        sends = before.sends + 1
+        # from here on it may reach the exchange, whatever happens to this process
+        before = self._set(cid, replace(before, sends=sends, never_sent=False))
+        try:
+            report = self.exchange.place_order(request)
+        except ExchangeBanned as exc:
+            self.batch.update_order(cid, status=OrderStatus.UNKNOWN.value, error=str(exc))
+            self._set(cid, replace(before, status=OrderStatus.UNKNOWN, sends=sends, lookups=0))
+            raise
+        except ExchangeRejected as exc:
+            if exc.code in DUPLICATE_ID_CODES:  # an earlier copy is on the book: look it up
+                return self._unknown(cid, before, sends, str(exc), never_sent=False)
+            self.batch.update_order(
+                cid,
+                status=OrderStatus.REJECTED.value,
+                error_code=exc.code,
+                error=exc.exchange_message,
+            )
+            return self._set(
+                cid,
+                replace(
+                    before,
+                    status=OrderStatus.REJECTED,
+                    sends=sends,
+                    error_code=exc.code,
+                    error=str(exc),
+                ),
+            )
+        except ExchangeUnavailable as exc:
+            return self._unknown(cid, before, sends, str(exc), isinstance(exc, NotSentError))
+        record_answer(self.batch, cid, report)
+        return self._set(cid, self._from_report(before, report, sends=sends))
+
+    def look_up(self, cid: str) -> OrderFacts:
+        request = self.requests[cid]
+        before = self.facts[cid]
+        answer = look_up(self.exchange, request.symbol, cid, request.kind != "market")
+        if isinstance(answer, Found):
+            record_answer(self.batch, cid, answer.report)
+            return self._set(cid, self._from_report(before, answer.report, sends=before.sends))
+        if isinstance(answer, NotFound):
+            return self._set(cid, replace(before, lookups=before.lookups + 1, cannot_tell=None))
+        self.batch.update_order(cid, error=f"lookup got no answer: {answer.reason}")
+        return self._set(cid, replace(before, cannot_tell=answer.reason))
+
+    def give_up(self, cid: str, why: str) -> OrderFacts:
+        self.batch.update_order(cid, status=OrderStatus.NOT_FOUND.value, error=why)
+        return self._set(cid, replace(self.facts[cid], status=OrderStatus.NOT_FOUND, error=why))
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _unknown(
+        self, cid: str, before: OrderFacts, sends: int, error: str, never_sent: bool
+    ) -> OrderFacts:
+        self.batch.update_order(cid, status=OrderStatus.UNKNOWN.value, error=error)
+        facts = replace(
+            before,
+            status=OrderStatus.UNKNOWN,
+            sends=sends,
+            lookups=0,
+            cannot_tell=None,
+            never_sent=never_sent,
+            error=error,
+        )
+        return self._set(cid, facts)
+
+    @staticmethod
+    def _from_report(before: OrderFacts, report: OrderReport, sends: int) -> OrderFacts:
+        return replace(
+            before,
+            status=report.status,
+            filled_qty=report.filled_qty,
+            avg_price=report.avg_price,
+            lookups=before.lookups + 1,
+            sends=sends,
+            cannot_tell=None,
+            never_sent=False,
+            error=None,
+        )
+
+    def _set(self, cid: str, facts: OrderFacts) -> OrderFacts:
+        self.facts[cid] = facts
+        return facts
+
+
+def existing_rows(store: Store, cids: list[str]) -> dict[str, str]:
+    """Client id → status of the rows that already exist, among `cids` (one query)."""
+    if not cids:
+        return {}
+    rows = store.fetchall(
+        "SELECT client_order_id, status FROM orders WHERE client_order_id IN "
+        "(SELECT unnest(?::VARCHAR[]))",
+        [cids],
+    )
+    return dict(rows)
+
+
+def send_once(
+    store: Store,
+    sender: OrderSender,
     request: OrderRequest,
     role: Role,
     signal_seq: int | None = None,
-) -> tuple[OrderReport | None, Exception | None]:
-    """Write the row, commit, send once, record the answer: (report, None) or (None, error)."""
-    batch.add_order(
-        role=role.value,
-        status=OrderStatus.SUBMITTING.value,
-        signal_seq=signal_seq,
-        **request_columns(request),
-    )
-    batch.commit(ctx.store)  # durable before it is sent
-    try:
-        report = exchange.place_order(request)
-    except (ExchangeRejected, ExchangeUnavailable) as exc:
-        status = OrderStatus.REJECTED if isinstance(exc, ExchangeRejected) else OrderStatus.UNKNOWN
-        batch.update_order(request.client_order_id, status=status.value, error=str(exc))
-        return None, exc
-    record_answer(batch, request.client_order_id, report)
-    return report, None
+) -> OrderFacts:
+    """Write the row, commit it, send, and look an unknown outcome up once: for the watchdog
+    and close-all, whose orders are not tied to a signal's lifecycle."""
+    sender.write(request, role, signal_seq)
+    sender.batch.commit(store)  # durable before it is sent
+    facts = sender.send(request.client_order_id)
+    if facts.in_flight and not facts.never_sent:
+        facts = sender.look_up(request.client_order_id)
+    return facts
+
+
+def describe(facts: OrderFacts) -> str:
+    if facts.in_flight:
+        return f"outcome unknown ({facts.cannot_tell or facts.error or 'no answer'})"
+    if facts.status is OrderStatus.REJECTED:
+        return f"rejected: {facts.error}"
+    return str(facts.status)

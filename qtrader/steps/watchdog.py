@@ -1,13 +1,15 @@
 """The protection watchdog, run by reconcile: every open position ends the run with exactly one
 stop-loss on the exchange that covers it (and its take-profit, if it had one).
 
-- a missing stop is placed (at the position's intended stop, else the default distance from
-  the entry); if that price is already crossed, the position is closed instead;
-- a stop whose quantity no longer matches the position (after a partial close) is replaced;
-- duplicate stops are cancelled;
-- reduce-only stops and targets whose position is gone (orphans) are cancelled;
-- positions held longer than `reconcile.max_holding_s` are closed (time exit).
-Every repair is an event; every order placed has its row written before it is sent.
+The rules are pure (`domain/protection.py`): a missing stop is placed at the position's
+intended stop (its own, else its signal's, else the price the resting stop had, else the
+default distance from the entry); a stop that no longer covers the position is replaced by
+placing the new one *before* cancelling the old; duplicates are cancelled, keeping the
+signal's own; a position whose stop is already crossed is closed, then its protection
+cancelled; orders that can only reduce a position that is gone are cancelled; positions held
+longer than `reconcile.max_holding_s` are closed. A cancel whose replacement failed is
+skipped: the old stop keeps covering. Every repair is an event; every order placed has its row
+written before it is sent.
 """
 
 from __future__ import annotations
@@ -17,11 +19,25 @@ from typing import Any
 
 from loguru import logger
 
-from qtrader.domain.numbers import plain
+from qtrader.domain.lifecycle import OrderFacts
 from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
-from qtrader.domain.sizing import protection_is_valid, round_toward_entry
+from qtrader.domain.protection import (
+    ClosePosition,
+    Held,
+    Intended,
+    Kind,
+    Place,
+    Repair,
+    Resting,
+    orphans,
+    repairs,
+    resting_from_raw,
+)
+from qtrader.domain.sizing import round_toward_entry, stop_price_for, take_profit_price_for
+from qtrader.errors import QtraderError
 from qtrader.exchange.port import (
     Exchange,
+    ExchangeBanned,
     ExchangeRejected,
     ExchangeUnavailable,
     OrderReport,
@@ -29,11 +45,10 @@ from qtrader.exchange.port import (
     PositionDetail,
 )
 from qtrader.steps import RunContext
-from qtrader.steps.sending import send_recorded
+from qtrader.steps.sending import OrderSender, describe, send_once
 from qtrader.store.batch import WriteBatch
 
-STOP_TYPES = ("STOP_MARKET", "STOP")
-TARGET_TYPES = ("TAKE_PROFIT_MARKET", "TAKE_PROFIT")
+WOULD_TRIGGER_NOW = -2021  # Binance: the stop's price is already crossed
 
 
 def guard(
@@ -51,128 +66,92 @@ class _Watchdog:
         self.ctx = ctx
         self.exchange = exchange
         self.batch = batch
+        self.sender = OrderSender(exchange, batch, ctx.now)
         self.repairs: list[dict[str, Any]] = []
 
     def run(self, details: list[PositionDetail], open_algo: list[OrderReport]) -> list[dict]:
         positions = self._local_positions()
-        covered: set[str] = set()
-        for detail in details:
-            key = (detail.symbol, detail.position_side)
-            mine = [o for o in open_algo if _protects(o, detail)]
-            covered |= {o.client_order_id for o in mine}
-            position = positions.get(key, {})
-            if self._time_exit(detail, position, mine):
+        book = [_resting(o) for o in open_algo]
+        held = [_held(d) for d in details]
+        for position_now in held:
+            position = positions.get((position_now.symbol, position_now.position_side), {})
+            mine = [o for o in book if position_now.protected_by(o)]
+            if self._time_exit(position_now, position, mine):
                 continue
-            self._keep_one_stop(detail, position, [o for o in mine if _kind(o) in STOP_TYPES])
-            self._keep_target(detail, position, [o for o in mine if _kind(o) in TARGET_TYPES])
-        for order in open_algo:
-            if order.client_order_id not in covered and _reduces(order):
-                self._cancel(order, "orphan_cancelled", "its position is gone")
+            intended = self._intended(position_now, position)
+            plan = repairs(position_now, book, intended, self._default_stop(position_now))
+            self._carry_out(position_now, position, plan)
+        for cancel in orphans(held, book):
+            self._cancel(cancel.order, cancel.event, cancel.why)
         self.batch.commit(self.ctx.store)
         return self.repairs
 
-    # --- the rules -----------------------------------------------------------------------
+    # --- carrying out the repairs, in order ----------------------------------------------
 
-    def _keep_one_stop(
-        self, detail: PositionDetail, position: dict, stops: list[OrderReport]
-    ) -> None:
-        good = [s for s in stops if _covers(s, detail)]
-        for stale in [s for s in stops if not _covers(s, detail)]:
-            self._cancel(
-                stale, "stop_resized", f"its quantity {_qty(stale)} != position {detail.qty}"
-            )
-        for duplicate in good[1:]:
-            self._cancel(duplicate, "duplicate_stop_cancelled", "a second stop for one position")
-        if not good:
-            self._place_stop(detail, position)
+    def _carry_out(self, held: Held, position: dict, plan: list[Repair]) -> None:
+        failed: set[Kind] = set()
+        for repair in plan:
+            if isinstance(repair, Place):
+                if not self._place(held, position, repair):
+                    failed.add(repair.kind)
+            elif isinstance(repair, ClosePosition):
+                if not self._close(held, position, repair.event, repair.why):
+                    return  # not closed: its protection stays where it is
+                self._mark_exit(position, "watchdog")
+            elif repair.after in failed:
+                self._repair(
+                    repair.event,
+                    held.symbol,
+                    f"kept {repair.order.client_order_id}: its replacement failed",
+                    ok=False,
+                )
+            else:
+                self._cancel(repair.order, repair.event, repair.why)
 
-    def _keep_target(
-        self, detail: PositionDetail, position: dict, targets: list[OrderReport]
-    ) -> None:
-        for duplicate in targets[1:]:
-            self._cancel(
-                duplicate, "duplicate_target_cancelled", "a second target for one position"
-            )
-        intended = position.get("take_profit")
-        if targets or intended is None:
-            return
-        if not protection_is_valid(closing_side(detail.side), detail.mark_price, intended):
-            return  # the target is already crossed: the position is at a profit, leave it
-        self._place(detail, position, Role.TAKE_PROFIT, Decimal(intended), "take_profit_replaced")
-
-    def _place_stop(self, detail: PositionDetail, position: dict) -> None:
-        settings = self.ctx.settings.risk
-        stop = position.get("stop_loss")
-        if stop is None:
-            distance = settings.default_stop_loss_pct / 100
-            raw = detail.entry_price * (1 - distance if detail.side == "BUY" else 1 + distance)
-            stop = round_toward_entry(raw, detail.side, "stop_loss", self._tick(detail.symbol))
-        stop = Decimal(stop)
-        if not protection_is_valid(detail.side, detail.mark_price, stop):
-            self._close(
-                detail,
-                position,
-                "stop_crossed_closed",
-                f"stop {plain(stop)} is already crossed (mark {detail.mark_price})",
-            )
-            return
-        self._place(detail, position, Role.STOP_LOSS, stop, "stop_replaced")
-
-    def _time_exit(
-        self, detail: PositionDetail, position: dict, protective: list[OrderReport]
-    ) -> bool:
-        limit = self.ctx.settings.reconcile.max_holding_s
-        opened = position.get("opened_at")
-        if limit is None or opened is None:
-            return False
-        age = (self.ctx.now() - opened).total_seconds()
-        if age < limit:
-            return False
-        if self._close(
-            detail, position, "time_exit", f"held {age:.0f} s; max_holding_s is {limit}"
-        ):
-            self.ctx.store.execute(
-                "UPDATE positions SET exit_reason = 'time_exit' WHERE position_id = ?",
-                [position["position_id"]],
-            )
-            for order in protective:
-                self._cancel(order, "time_exit_cancelled", "its position was closed for time")
-        return True
-
-    # --- actions -------------------------------------------------------------------------
-
-    def _place(
-        self, detail: PositionDetail, position: dict, role: Role, trigger: Decimal, event: str
-    ) -> None:
-        key = f"position:{position.get('position_id')}:{detail.symbol}:{detail.position_side}"
+    def _place(self, held: Held, position: dict, repair: Place) -> bool:
+        role = Role.STOP_LOSS if repair.kind is Kind.STOP else Role.TAKE_PROFIT
+        key = f"position:{position.get('position_id')}:{held.symbol}:{held.position_side}"
         cid = client_order_id(f"{key}:run:{self.ctx.run_id}", role)
-        request = _closing_request(detail, cid, role.value, trigger)
-        what = f"{role.value} at {plain(trigger)} for {detail.qty}"
-        self._send(request, role, position, event, what)
+        request = _closing_request(held, cid, role.value, repair.trigger)
+        facts = self._send(request, role, position)
+        if facts.status in (OrderStatus.OPEN, OrderStatus.FILLED):
+            self._repair(repair.event, held.symbol, repair.why, ok=True)
+            return True
+        self._repair(repair.event, held.symbol, f"{repair.why} FAILED: {describe(facts)}", ok=False)
+        if role is Role.STOP_LOSS and facts.error_code == WOULD_TRIGGER_NOW:
+            why = f"the stop at {repair.trigger} would trigger at once (-2021)"
+            if self._close(held, position, "stop_crossed_closed", why):
+                self._mark_exit(position, "watchdog")
+                return True
+        return False
 
-    def _close(self, detail: PositionDetail, position: dict, event: str, why: str) -> bool:
+    def _close(self, held: Held, position: dict, event: str, why: str) -> bool:
         cid = client_order_id(
-            f"close:{detail.symbol}:{detail.position_side}:run:{self.ctx.run_id}", Role.EXIT
+            f"close:{held.symbol}:{held.position_side}:run:{self.ctx.run_id}", Role.EXIT
         )
-        request = _closing_request(detail, cid, "market", None)
-        return self._send(request, Role.EXIT, position, event, f"closed {detail.qty}: {why}")
-
-    def _send(
-        self, request: OrderRequest, role: Role, position: dict, event: str, what: str
-    ) -> bool:
-        report, error = send_recorded(
-            self.ctx, self.batch, self.exchange, request, role, position.get("signal_seq")
+        request = _closing_request(held, cid, "market", None)
+        facts = self._send(request, Role.EXIT, position)
+        if facts.filled_qty > 0 and not facts.in_flight:
+            self._repair(event, held.symbol, f"closed {facts.filled_qty}: {why}", ok=True)
+            return True
+        self._repair(
+            event,
+            held.symbol,
+            f"close {held.qty} ({why}) FAILED: {describe(facts)}",
+            ok=False,
+            severity="critical",
         )
-        if report is None:
-            self._repair(
-                event, request.symbol, f"{what} FAILED: {error}", ok=False, severity="critical"
-            )
-            return False
-        self._repair(event, request.symbol, what, ok=True)
-        return True
+        return False
 
-    def _cancel(self, order: OrderReport, event: str, why: str) -> None:
-        assert order.symbol is not None and order.exchange_order_id is not None
+    def _send(self, request: OrderRequest, role: Role, position: dict) -> OrderFacts:
+        try:
+            return send_once(self.ctx.store, self.sender, request, role, position.get("signal_seq"))
+        except ExchangeBanned:
+            raise
+        except QtraderError as exc:  # e.g. a symbol whose market is not loaded
+            return OrderFacts(OrderStatus.REJECTED, error=str(exc))
+
+    def _cancel(self, order: Resting, event: str, why: str) -> None:
         try:
             self.exchange.cancel_order(order.symbol, order.exchange_order_id, conditional=True)
         except (ExchangeRejected, ExchangeUnavailable) as exc:
@@ -182,6 +161,70 @@ class _Watchdog:
             return
         self.batch.update_order(order.client_order_id, status=OrderStatus.CANCELED.value)
         self._repair(event, order.symbol, f"cancelled {order.client_order_id}: {why}", ok=True)
+
+    def _time_exit(self, held: Held, position: dict, protective: list[Resting]) -> bool:
+        limit = self.ctx.settings.reconcile.max_holding_s
+        opened = position.get("opened_at")
+        if limit is None or opened is None:
+            return False
+        age = (self.ctx.now() - opened).total_seconds()
+        if age < limit:
+            return False
+        if self._close(held, position, "time_exit", f"held {age:.0f} s; max_holding_s is {limit}"):
+            self._mark_exit(position, "time_exit")
+            for order in protective:  # closed first, cancelled after
+                self._cancel(order, "time_exit_cancelled", "its position was closed for time")
+        return True
+
+    # --- what the position should have ---------------------------------------------------
+
+    def _intended(self, held: Held, position: dict) -> Intended:
+        """The position's own stop and target; when its row has none (a crash between the
+        entry and its stop), its signal's, at the signal's prices."""
+        stop, target = position.get("stop_loss"), position.get("take_profit")
+        signal = self._signal_of(position.get("signal_seq"))
+        stop_id = target_id = None
+        if signal is not None:
+            signal_id, action, signal_stop, signal_target = signal
+            stop_id = client_order_id(signal_id, Role.STOP_LOSS)
+            target_id = client_order_id(signal_id, Role.TAKE_PROFIT)
+            rules = self.exchange.market_rules(held.symbol)
+            risk = self.ctx.settings.risk
+            if stop is None and signal_stop is not None and rules is not None:
+                stop = stop_price_for(
+                    action, held.entry_price, signal_stop, risk.default_stop_loss_pct, rules
+                )
+            if target is None and signal_target is not None and rules is not None:
+                target = take_profit_price_for(
+                    action, held.entry_price, signal_target, risk.default_take_profit_pct, rules
+                )
+        return Intended(
+            stop=Decimal(stop) if stop is not None else None,
+            target=Decimal(target) if target is not None else None,
+            stop_id=stop_id,
+            target_id=target_id,
+        )
+
+    def _signal_of(self, seq: int | None) -> tuple | None:
+        if seq is None:
+            return None
+        return self.ctx.store.fetchone(
+            "SELECT signal_id, action, stop_loss, take_profit FROM signals WHERE seq = ?", [seq]
+        )
+
+    def _default_stop(self, held: Held) -> Decimal:
+        distance = self.ctx.settings.risk.default_stop_loss_pct / 100
+        raw = held.entry_price * (1 - distance if held.side == "BUY" else 1 + distance)
+        return round_toward_entry(raw, held.side, "stop_loss", self._tick(held.symbol))
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def _mark_exit(self, position: dict, reason: str) -> None:
+        if position.get("position_id") is not None:
+            self.ctx.store.execute(
+                "UPDATE positions SET exit_reason = ? WHERE position_id = ?",
+                [reason, position["position_id"]],
+            )
 
     def _repair(
         self, action: str, symbol: str, detail: str, ok: bool, severity: str = "warning"
@@ -213,43 +256,31 @@ class _Watchdog:
         return {(r[1], r[2]): dict(zip(keys, r, strict=True)) for r in rows}
 
 
-def _closing_request(
-    detail: PositionDetail, cid: str, kind: str, trigger: Decimal | None
-) -> OrderRequest:
+def _held(detail: PositionDetail) -> Held:
+    return Held(
+        detail.symbol,
+        detail.side,
+        detail.position_side,
+        detail.qty,
+        detail.entry_price,
+        detail.mark_price,
+    )
+
+
+def _resting(order: OrderReport) -> Resting:
+    return resting_from_raw(order.client_order_id, order.exchange_order_id, order.symbol, order.raw)
+
+
+def _closing_request(held: Held, cid: str, kind: str, trigger: Decimal | None) -> OrderRequest:
     """An order that reduces this position: reduce-only in one-way mode, its leg in hedge mode."""
-    one_way = detail.position_side == "BOTH"
+    one_way = held.position_side == "BOTH"
     return OrderRequest(
-        symbol=detail.symbol,
-        side=closing_side(detail.side),
-        quantity=detail.qty,
+        symbol=held.symbol,
+        side=closing_side(held.side),
+        quantity=held.qty,
         client_order_id=cid,
         reduce_only=one_way,
-        position_side=None if one_way else detail.position_side,
+        position_side=None if one_way else held.position_side,
         trigger_price=trigger,
         kind=kind,
     )
-
-
-def _kind(order: OrderReport) -> str:
-    return str(order.raw.get("orderType") or order.raw.get("type") or "")
-
-
-def _reduces(order: OrderReport) -> bool:
-    return bool(order.raw.get("reduceOnly") or order.raw.get("closePosition"))
-
-
-def _protects(order: OrderReport, detail: PositionDetail) -> bool:
-    same_side = order.raw.get("side") == closing_side(detail.side)
-    same_leg = order.raw.get("positionSide", "BOTH") == detail.position_side
-    hedge_leg = detail.position_side != "BOTH" and same_leg
-    return (
-        order.symbol == detail.symbol and same_side and same_leg and (_reduces(order) or hedge_leg)
-    )
-
-
-def _qty(order: OrderReport) -> Decimal:
-    return Decimal(str(order.raw.get("quantity") or order.raw.get("origQty") or "0"))
-
-
-def _covers(order: OrderReport, detail: PositionDetail) -> bool:
-    return bool(order.raw.get("closePosition")) or _qty(order) == detail.qty

@@ -92,6 +92,11 @@ class WriteBatch:
     def set_signal_status(self, seq: int, status: str, reason: str | None) -> None:
         self._signal_status[seq] = (status, reason)
 
+    def signal_status(self, seq: int) -> str | None:
+        """The status this batch will give the signal, if it changes it."""
+        status = self._signal_status.get(seq)
+        return status[0] if status else None
+
     def decision(self, seq: int, outcome: str, reason: str | None, detail: dict) -> None:
         self._decisions.append(
             (seq, self.run_id, utcnow(), outcome, reason, json.dumps(detail, default=str))

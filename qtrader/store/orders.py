@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from qtrader.domain.numbers import plain
 from qtrader.exchange.port import OrderRequest
 from qtrader.store.db import Store
 
@@ -26,11 +27,29 @@ class OrderRow:
     trigger_price: Decimal | None
     exchange_order_id: str | None
     created_at: datetime
+    position_side: str | None = None
+    reduce_only: bool = False
+    error_code: int | None = None
+    error: str | None = None
+
+    def request(self) -> OrderRequest:
+        """The request this row was written for (to send it, or to look it up)."""
+        return OrderRequest(
+            symbol=self.symbol,
+            side=self.side,
+            quantity=plain(self.requested_qty) if self.requested_qty is not None else None,
+            client_order_id=self.client_order_id,
+            reduce_only=bool(self.reduce_only),
+            position_side=self.position_side,
+            trigger_price=plain(self.trigger_price) if self.trigger_price is not None else None,
+            kind=self.kind,
+        )
 
 
 _ROW_COLUMNS = (
     "client_order_id, signal_seq, role, symbol, side, kind, status, requested_qty, filled_qty, "
-    "avg_price, trigger_price, exchange_order_id, created_at"
+    "avg_price, trigger_price, exchange_order_id, created_at, position_side, reduce_only, "
+    "error_code, error"
 )
 
 
@@ -60,3 +79,14 @@ def orders_of_signal(store: Store, signal_seq: int) -> dict[str, OrderRow]:
         f"SELECT {_ROW_COLUMNS} FROM orders WHERE signal_seq = ? ORDER BY created_at", [signal_seq]
     )
     return {row.role: row for row in (OrderRow(*r) for r in rows)}
+
+
+def orders_by_role(store: Store, signal_seq: int) -> dict[str, list[OrderRow]]:
+    """A signal's orders per role, oldest first (a reversal may close more than once)."""
+    rows = store.fetchall(
+        f"SELECT {_ROW_COLUMNS} FROM orders WHERE signal_seq = ? ORDER BY created_at", [signal_seq]
+    )
+    by_role: dict[str, list[OrderRow]] = {}
+    for row in (OrderRow(*r) for r in rows):
+        by_role.setdefault(row.role, []).append(row)
+    return by_role
