@@ -2,9 +2,16 @@
 
 It answers in Binance's wire format (shapes from the USDⓈ-M REST docs and ccxt's fixtures),
 remembers orders by client id (so lookups behave as on the exchange), and records every
-request so tests can assert what was *sent*. Faults are scripted per endpoint:
-`fail_next(path, method, kind)` where kind is an error body dict, an HTTP status, or
-"timeout_after_accept" (the exchange takes the order, the answer never arrives).
+request so tests can assert what was *sent*. It says no the way Binance does: a reduce-only
+order that would not reduce (-2022), a stop or target whose trigger is already crossed at
+the mark (-2021), a client id already used by an open algo order (-4116). With
+`market_answers_new` a MARKET order is answered `NEW` with `executedQty` 0 while it fills
+(Binance futures does this); a lookup then shows it FILLED.
+
+Faults are scripted per endpoint: `fail_next(path, method, kind)` where kind is an error body
+dict, an HTTP status, "timeout" (never reached the exchange), "timeout_after_accept" (the
+exchange takes the order, the answer never arrives), or "kill_after_accept" (the exchange
+takes it and the process dies: KeyboardInterrupt, as kill -9 would leave it).
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ class FakeBinance:
     trades: list[dict] = field(default_factory=list)  # GET /fapi/v1/userTrades
     income_rows: list[dict] = field(default_factory=list)  # GET /fapi/v1/income
     now_ms: int = 0  # trade times: real time, strictly increasing
+    market_answers_new: bool = False  # answer MARKET orders NEW / executedQty 0
+    refuse_orders: dict[str, dict] = field(default_factory=dict)  # symbol → error, every POST
     _ids: Any = field(default_factory=lambda: itertools.count(4082542011))
 
     # --- set-up --------------------------------------------------------------------------
@@ -143,6 +152,9 @@ class FakeBinance:
                 if fault == "timeout_after_accept":
                     handler(params)
                     raise requests.exceptions.ReadTimeout("read timed out")
+                if fault == "kill_after_accept":
+                    handler(params)
+                    raise KeyboardInterrupt("killed after the exchange accepted")
                 if fault == "timeout":
                     raise requests.exceptions.ConnectTimeout("connect timed out")
                 if isinstance(fault, int):
@@ -241,23 +253,42 @@ class FakeBinance:
         self.fill(algo["symbol"], algo["side"], Decimal(algo["quantity"]), Decimal(price),
                   algo["positionSide"], next(self._ids))  # fmt: skip
 
-    def _new_order(self, params: dict) -> dict:
+    def _reduces(self, symbol: str, side: str, position_side: str, qty: Decimal) -> bool:
+        held = self.positions.get((symbol, position_side), Decimal(0))
+        if position_side == "LONG":
+            return side == "SELL" and held > 0
+        if position_side == "SHORT":
+            return side == "BUY" and held < 0
+        return held != 0 and (held > 0) == (side == "SELL")
+
+    def _new_order(self, params: dict) -> Any:
         cid = params["newClientOrderId"]
         qty = Decimal(params["quantity"])
         price = Decimal(self.marks[params["symbol"]])
         side = params.get("positionSide", "BOTH")
+        reduce_only = params.get("reduceOnly") == "true"
+        if params["symbol"] in self.refuse_orders:
+            error = self.refuse_orders[params["symbol"]]
+            return _error(error["code"], error["msg"])
+        if (reduce_only or side in ("LONG", "SHORT") and _closes_leg(params["side"], side)) and (
+            not self._reduces(params["symbol"], params["side"], side, qty)
+        ):
+            return _error(-2022, "ReduceOnly Order is rejected.")
         order_id = next(self._ids)
         self.fill(params["symbol"], params["side"], qty, price, side, order_id)
         order = {"orderId": order_id, "symbol": params["symbol"], "status": "FILLED",
                  "clientOrderId": cid, "price": "0.00", "avgPrice": f"{price:.5f}",
                  "origQty": params["quantity"], "executedQty": params["quantity"],
                  "cumQty": params["quantity"], "cumQuote": f"{qty * price:.5f}", "timeInForce": "GTC",
-                 "type": "MARKET", "reduceOnly": params.get("reduceOnly") == "true",
+                 "type": "MARKET", "reduceOnly": reduce_only,
                  "closePosition": False, "side": params["side"], "positionSide": side,
                  "stopPrice": "0.00", "workingType": "CONTRACT_PRICE", "priceProtect": False,
                  "origType": "MARKET", "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER",
                  "goodTillDate": 0, "updateTime": 1763700000123}  # fmt: skip
         self.orders[cid] = order
+        if self.market_answers_new:
+            return {**order, "status": "NEW", "avgPrice": "0.00", "executedQty": "0",
+                    "cumQty": "0", "cumQuote": "0.00000"}  # fmt: skip
         return order
 
     def _query_order(self, params: dict) -> Any:
@@ -266,8 +297,16 @@ class FakeBinance:
             return 400, {}, json.dumps({"code": -2013, "msg": "Order does not exist."})
         return {**order, "time": 1763700000100}
 
-    def _new_algo_order(self, params: dict) -> dict:
+    def _new_algo_order(self, params: dict) -> Any:
         cid = params["clientAlgoId"]
+        if self.algo_orders.get(cid, {}).get("algoStatus") == "NEW":
+            return _error(-4116, "ClientOrderId is duplicated.")
+        mark, trigger = Decimal(self.marks[params["symbol"]]), Decimal(params["triggerPrice"])
+        stop = params["type"] in ("STOP_MARKET", "STOP")
+        # a SELL stop triggers at or below its price, a SELL target at or above (and mirrored)
+        fires_below = (params["side"] == "SELL") == stop
+        if (mark <= trigger) if fires_below else (mark >= trigger):
+            return _error(-2021, "Order would immediately trigger.")
         order = {"algoId": next(self._ids), "clientAlgoId": cid, "algoType": "CONDITIONAL",
                  "orderType": params["type"], "symbol": params["symbol"], "side": params["side"],
                  "positionSide": params.get("positionSide", "BOTH"), "timeInForce": "GTC",
@@ -338,3 +377,11 @@ class FakeBinance:
         order["algoStatus"] = "CANCELED"
         return {"algoId": order["algoId"], "clientAlgoId": order["clientAlgoId"], "code": "200",
                 "msg": "success"}  # fmt: skip
+
+
+def _error(code: int, msg: str) -> tuple[int, dict, str]:
+    return 400, {}, json.dumps({"code": code, "msg": msg})
+
+
+def _closes_leg(side: str, position_side: str) -> bool:
+    return (position_side, side) in (("LONG", "SELL"), ("SHORT", "BUY"))

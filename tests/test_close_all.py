@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from tests.conftest import invoke, invoke_json, query
@@ -15,12 +17,12 @@ def binance(binance):
     """The stand-in with two positions, their stops and a target, and a resting order."""
     binance.position("BTCUSDT", "0.01")
     binance.position("ETHUSDT", "-0.1")
-    for cid, symbol, side, trigger in (
-        ("sl-btc", "BTCUSDT", "SELL", "49000"),
-        ("tp-btc", "BTCUSDT", "SELL", "52000"),
-        ("sl-eth", "ETHUSDT", "BUY", "3100"),
+    for cid, kind, symbol, side, trigger in (
+        ("sl-btc", "STOP_MARKET", "BTCUSDT", "SELL", "49000"),
+        ("tp-btc", "TAKE_PROFIT_MARKET", "BTCUSDT", "SELL", "52000"),
+        ("sl-eth", "STOP_MARKET", "ETHUSDT", "BUY", "3100"),
     ):
-        binance._new_algo_order({"clientAlgoId": cid, "type": "STOP_MARKET", "symbol": symbol,
+        binance._new_algo_order({"clientAlgoId": cid, "type": kind, "symbol": symbol,
                                  "side": side, "triggerPrice": trigger, "quantity": "0.01",
                                  "reduceOnly": "true", "workingType": "MARK_PRICE"})  # fmt: skip
     binance.resting_order("limit-sol", "SOLUSDT", "BUY", "1", "120")
@@ -56,11 +58,25 @@ def test_empty_database_still_finds_and_closes_everything(binance, db_path):
     assert events == ["close_all_started", "close_all_finished"]
 
 
-def test_stops_are_cancelled_before_positions_are_closed(binance, db_path):
+def test_positions_are_closed_before_their_stops_are_cancelled(binance, db_path):
+    """Issue 12 reverses the old order (cancel, then close): a close that fails must leave
+    its position with the stops that still protect it."""
     close_all("--yes")
     order = [(s.method, s.path) for s in binance.sent if s.method in ("DELETE", "POST")]
-    first_close = order.index(("POST", "/fapi/v1/order"))
-    assert all(method == "DELETE" for method, _ in order[:first_close])
+    last_close = max(i for i, call in enumerate(order) if call == ("POST", "/fapi/v1/order"))
+    first_cancel = min(i for i, (method, _) in enumerate(order) if method == "DELETE")
+    assert last_close < first_cancel
+
+
+def test_a_close_that_fails_keeps_its_stops_and_others_are_flattened(binance, db_path):
+    binance.refuse_orders["BTCUSDT"] = {"code": -1001, "msg": "Internal error; unable to process"}
+    code, doc = close_all("--yes")
+    assert code == 1 and doc["flat"] is False
+    assert binance.positions[("ETHUSDT", "BOTH")] == 0
+    assert binance.positions[("BTCUSDT", "BOTH")] == Decimal("0.01")
+    assert binance.algo_orders["sl-btc"]["algoStatus"] == "NEW"  # still protected
+    assert binance.algo_orders["sl-eth"]["algoStatus"] == "CANCELED"
+    assert {p["symbol"] for p in doc["left"]["positions"]} == {"BTCUSDT"}
 
 
 def test_execute_refuses_until_resume(binance, db_path):
