@@ -270,7 +270,7 @@ class FakeBinance:
         if params["symbol"] in self.refuse_orders:
             error = self.refuse_orders[params["symbol"]]
             return _error(error["code"], error["msg"])
-        if (reduce_only or side in ("LONG", "SHORT") and _closes_leg(params["side"], side)) and (
+        if (reduce_only or (side in ("LONG", "SHORT") and _closes_leg(params["side"], side))) and (
             not self._reduces(params["symbol"], params["side"], side, qty)
         ):
             return _error(-2022, "ReduceOnly Order is rejected.")

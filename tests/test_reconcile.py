@@ -105,7 +105,9 @@ def test_a_stop_of_the_wrong_size_is_replaced(binance, db_path):
         ("take_profit_resized", "take-profit"),
         ("take_profit_resized", "cancelled"),
     ]
-    sent = [(s.method, s.params.get("type")) for s in binance.sent if s.path == "/fapi/v1/algoOrder"]
+    sent = [
+        (s.method, s.params.get("type")) for s in binance.sent if s.path == "/fapi/v1/algoOrder"
+    ]
     assert sent[-4:] == [("POST", "STOP_MARKET"), ("DELETE", None),
                          ("POST", "TAKE_PROFIT_MARKET"), ("DELETE", None)]  # fmt: skip
     new_stop = binance.algo_posts()[-2]
