@@ -68,6 +68,7 @@ class FakeBinance:
     now_ms: int = 0  # trade times: real time, strictly increasing
     market_answers_new: bool = False  # answer MARKET orders NEW / executedQty 0
     refuse_orders: dict[str, dict] = field(default_factory=dict)  # symbol → error, every POST
+    on_order: Any = None  # called with the params of each accepted order (a test's hook)
     _ids: Any = field(default_factory=lambda: itertools.count(4082542011))
 
     # --- set-up --------------------------------------------------------------------------
@@ -196,6 +197,12 @@ class FakeBinance:
             self.marks.setdefault(symbol, "10")
         return info
 
+    def _min_notional(self, symbol: str) -> Decimal:
+        info = json.loads(EXCHANGE_INFO.read_text())
+        market = next((m for m in info["symbols"] if m["symbol"] == symbol), None)
+        filters = {f["filterType"]: f for f in (market or {}).get("filters", [])}
+        return Decimal(filters.get("MIN_NOTIONAL", {}).get("notional", "5"))
+
     def _premium_index(self, params: dict) -> list[dict]:
         return [{"symbol": s, "markPrice": p, "indexPrice": p, "estimatedSettlePrice": p,
                  "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
@@ -274,6 +281,10 @@ class FakeBinance:
             not self._reduces(params["symbol"], params["side"], side, qty)
         ):
             return _error(-2022, "ReduceOnly Order is rejected.")
+        floor = self._min_notional(params["symbol"])
+        if not reduce_only and not _closes_leg(params["side"], side) and qty * price < floor:
+            return _error(-4164, f"Order's notional must be no smaller than {floor:f} "
+                                 "(unless you choose reduce only).")  # fmt: skip
         order_id = next(self._ids)
         self.fill(params["symbol"], params["side"], qty, price, side, order_id)
         order = {"orderId": order_id, "symbol": params["symbol"], "status": "FILLED",
@@ -286,6 +297,8 @@ class FakeBinance:
                  "origType": "MARKET", "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER",
                  "goodTillDate": 0, "updateTime": 1763700000123}  # fmt: skip
         self.orders[cid] = order
+        if self.on_order is not None:
+            self.on_order(params)
         if self.market_answers_new:
             return {**order, "status": "NEW", "avgPrice": "0.00", "executedQty": "0",
                     "cumQty": "0", "cumQuote": "0.00000"}  # fmt: skip

@@ -91,8 +91,7 @@ class Intended:
 
     stop: Decimal | None  # None: use the default distance from the entry
     target: Decimal | None
-    stop_id: str | None = None  # the client id the signal's own stop carries
-    target_id: str | None = None
+    preferred: frozenset[str] = frozenset()  # client ids placed for a signal: kept first
 
 
 @dataclass(frozen=True)
@@ -143,13 +142,13 @@ def _stop_repairs(
 ) -> list[Repair]:
     covering = [s for s in stops if held.covered_by(s)]
     if covering:
-        keep = _preferred(covering, intended.stop_id, intended.stop)
+        keep = _preferred(covering, intended.preferred, intended.stop)
         extra = [s for s in stops if s is not keep]
         return [_cancel_extra(s, held, "stop") for s in extra]
     # No stop covers the whole position: keep the price it had, resize place-before-cancel.
     price = intended.stop
     if price is None and stops:
-        price = _preferred(stops, intended.stop_id, None).trigger
+        price = _preferred(stops, intended.preferred, None).trigger
     price = price if price is not None else default_stop
     if not protection_is_valid(held.side, held.mark_price, price):
         why = f"stop {price} is already crossed (mark {held.mark_price})"
@@ -166,11 +165,11 @@ def _stop_repairs(
 def _target_repairs(held: Held, targets: list[Resting], intended: Intended) -> list[Repair]:
     covering = [t for t in targets if held.covered_by(t)]
     if covering:
-        keep = _preferred(covering, intended.target_id, intended.target)
+        keep = _preferred(covering, intended.preferred, intended.target)
         return [_cancel_extra(t, held, "target") for t in targets if t is not keep]
     price = intended.target
     if price is None and targets:
-        price = _preferred(targets, intended.target_id, None).trigger
+        price = _preferred(targets, intended.preferred, None).trigger
     if price is None or not protection_is_valid(closing_side(held.side), held.mark_price, price):
         return []  # no target intended, or already crossed: the position is in profit
     event = "take_profit_resized" if targets else "take_profit_replaced"
@@ -193,10 +192,10 @@ def _cancel_extra(order: Resting, held: Held, what: str) -> Cancel:
     return Cancel(order, f"{what}_resized", f"its quantity {order.qty} != position {held.qty}")
 
 
-def _preferred(orders: list[Resting], client_id: str | None, price: Decimal | None) -> Resting:
-    """The signal's own order first, then one at the intended price, then the first listed."""
+def _preferred(orders: list[Resting], preferred: frozenset[str], price: Decimal | None) -> Resting:
+    """A signal's own order first, then one at the intended price, then the first listed."""
     for order in orders:
-        if client_id is not None and order.client_order_id == client_id:
+        if order.client_order_id in preferred:
             return order
     for order in orders:
         if price is not None and order.trigger == price:

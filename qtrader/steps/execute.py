@@ -160,11 +160,9 @@ def execute(
     logger.info(header)
     in_flight = _signals(ctx, "executing", None)
     pending = _signals(ctx, "pending", max_signals)
-    if halt is not None:  # protection and closes only: entries wait for `resume`
-        pending = [s for s in pending if s.action == "CLOSE"]
+    if halt is not None and not in_flight and all(s.action != "CLOSE" for s in pending):
+        raise halt  # nothing to protect or close: entries wait for `resume`
     if not in_flight and not pending:
-        if halt is not None:
-            raise halt
         return _result(exchange, [], header, dry_run)
     run = _Execution(ctx, exchange, dry_run)
     run.halt = halt
@@ -381,6 +379,7 @@ class _Execution:
             quantity = order_quantity(decision.notional, price, rules)
         except SizingRejected as exc:
             self._reject(signal, "min_order", str(exc), {**decision.numbers, "price": price})
+        self._check_notional_at_mark(signal, quantity, rules, {**decision.numbers, "price": price})
         leverage = decision.leverage
         margin = quantity * price / leverage
         plan = {
@@ -406,6 +405,24 @@ class _Execution:
         }
         self.state = self.state.with_entry(signal.symbol, signal.action, quantity * price, margin)
         return plan
+
+    def _check_notional_at_mark(
+        self, signal: SignalRow, quantity: Decimal, rules: MarketRules, detail: dict
+    ) -> None:
+        """Binance checks the minimum notional of a MARKET order at the mark price, not at
+        the signal's price: a size at the limit would be refused there (-4164)."""
+        if signal.entry_price is None or rules.min_notional is None:
+            return  # sized at the mark already
+        mark = self._mark_price(signal)
+        if quantity * mark < rules.min_notional:
+            self._reject(
+                signal,
+                "min_order",
+                f"{quantity} {signal.symbol} is worth {plain(quantity * mark)} at the mark "
+                f"price {mark}, under the {rules.min_notional} USDT minimum Binance checks at "
+                "the mark; raise position_size_usd",
+                {**detail, "mark_price": mark},
+            )
 
     def _drift_mark(self, signal: SignalRow) -> Decimal | None:
         """The current mark price, when the drift guard needs it (one request per run)."""

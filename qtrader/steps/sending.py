@@ -86,6 +86,7 @@ class OrderSender:
         `revive`: the row exists, written by a run that stopped before sending it."""
         columns = request_columns(request)
         if revive:
+            del columns["client_order_id"]
             self.batch.update_order(
                 request.client_order_id,
                 status=OrderStatus.SUBMITTING.value,

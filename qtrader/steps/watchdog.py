@@ -49,6 +49,7 @@ from qtrader.steps.sending import OrderSender, describe, send_once
 from qtrader.store.batch import WriteBatch
 
 WOULD_TRIGGER_NOW = -2021  # Binance: the stop's price is already crossed
+PLACED, FAILED, CLOSED = "placed", "failed", "closed"
 
 
 def guard(
@@ -68,6 +69,7 @@ class _Watchdog:
         self.batch = batch
         self.sender = OrderSender(exchange, batch, ctx.now)
         self.repairs: list[dict[str, Any]] = []
+        self._owned: frozenset[str] | None = None
 
     def run(self, details: list[PositionDetail], open_algo: list[OrderReport]) -> list[dict]:
         positions = self._local_positions()
@@ -80,7 +82,7 @@ class _Watchdog:
                 continue
             intended = self._intended(position_now, position)
             plan = repairs(position_now, book, intended, self._default_stop(position_now))
-            self._carry_out(position_now, position, plan)
+            self._carry_out(position_now, position, plan, mine)
         for cancel in orphans(held, book):
             self._cancel(cancel.order, cancel.event, cancel.why)
         self.batch.commit(self.ctx.store)
@@ -88,11 +90,17 @@ class _Watchdog:
 
     # --- carrying out the repairs, in order ----------------------------------------------
 
-    def _carry_out(self, held: Held, position: dict, plan: list[Repair]) -> None:
+    def _carry_out(
+        self, held: Held, position: dict, plan: list[Repair], protection: list[Resting]
+    ) -> None:
         failed: set[Kind] = set()
         for repair in plan:
             if isinstance(repair, Place):
-                if not self._place(held, position, repair):
+                placed = self._place(held, position, repair)
+                if placed == CLOSED:
+                    self._cancel_all(protection)
+                    return
+                if placed == FAILED:
                     failed.add(repair.kind)
             elif isinstance(repair, ClosePosition):
                 if not self._close(held, position, repair.event, repair.why):
@@ -108,7 +116,11 @@ class _Watchdog:
             else:
                 self._cancel(repair.order, repair.event, repair.why)
 
-    def _place(self, held: Held, position: dict, repair: Place) -> bool:
+    def _cancel_all(self, protection: list[Resting]) -> None:
+        for order in protection:
+            self._cancel(order, "closed_protection_cancelled", "its position was closed")
+
+    def _place(self, held: Held, position: dict, repair: Place) -> str:
         role = Role.STOP_LOSS if repair.kind is Kind.STOP else Role.TAKE_PROFIT
         key = f"position:{position.get('position_id')}:{held.symbol}:{held.position_side}"
         cid = client_order_id(f"{key}:run:{self.ctx.run_id}", role)
@@ -116,14 +128,14 @@ class _Watchdog:
         facts = self._send(request, role, position)
         if facts.status in (OrderStatus.OPEN, OrderStatus.FILLED):
             self._repair(repair.event, held.symbol, repair.why, ok=True)
-            return True
+            return PLACED
         self._repair(repair.event, held.symbol, f"{repair.why} FAILED: {describe(facts)}", ok=False)
         if role is Role.STOP_LOSS and facts.error_code == WOULD_TRIGGER_NOW:
             why = f"the stop at {repair.trigger} would trigger at once (-2021)"
             if self._close(held, position, "stop_crossed_closed", why):
                 self._mark_exit(position, "watchdog")
-                return True
-        return False
+                return CLOSED
+        return FAILED
 
     def _close(self, held: Held, position: dict, event: str, why: str) -> bool:
         cid = client_order_id(
@@ -180,14 +192,12 @@ class _Watchdog:
 
     def _intended(self, held: Held, position: dict) -> Intended:
         """The position's own stop and target; when its row has none (a crash between the
-        entry and its stop), its signal's, at the signal's prices."""
+        entry and its stop), its signal's, at the signal's prices. Orders placed for a
+        signal are the ones kept when there are two."""
         stop, target = position.get("stop_loss"), position.get("take_profit")
         signal = self._signal_of(position.get("signal_seq"))
-        stop_id = target_id = None
         if signal is not None:
-            signal_id, action, signal_stop, signal_target = signal
-            stop_id = client_order_id(signal_id, Role.STOP_LOSS)
-            target_id = client_order_id(signal_id, Role.TAKE_PROFIT)
+            _, action, signal_stop, signal_target = signal
             rules = self.exchange.market_rules(held.symbol)
             risk = self.ctx.settings.risk
             if stop is None and signal_stop is not None and rules is not None:
@@ -201,9 +211,18 @@ class _Watchdog:
         return Intended(
             stop=Decimal(stop) if stop is not None else None,
             target=Decimal(target) if target is not None else None,
-            stop_id=stop_id,
-            target_id=target_id,
+            preferred=self._signal_orders(),
         )
+
+    def _signal_orders(self) -> frozenset[str]:
+        if self._owned is None:
+            rows = self.ctx.store.fetchall(
+                "SELECT client_order_id FROM orders WHERE mode = ? AND signal_seq IS NOT NULL "
+                "AND role IN ('stop_loss', 'take_profit') AND status = 'open'",
+                [self.ctx.mode],
+            )
+            self._owned = frozenset(cid for (cid,) in rows)
+        return self._owned
 
     def _signal_of(self, seq: int | None) -> tuple | None:
         if seq is None:
