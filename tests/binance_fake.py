@@ -9,9 +9,11 @@ the mark (-2021), a client id already used by an open algo order (-4116). With
 (Binance futures does this); a lookup then shows it FILLED.
 
 Faults are scripted per endpoint: `fail_next(path, method, kind)` where kind is an error body
-dict, an HTTP status, "timeout" (never reached the exchange), "timeout_after_accept" (the
-exchange takes the order, the answer never arrives), or "kill_after_accept" (the exchange
-takes it and the process dies: KeyboardInterrupt, as kill -9 would leave it).
+dict (with `"after_accept": True` the exchange acts on the request first, as with -1007), an
+HTTP status, "timeout" (never reached the exchange), "timeout_after_accept" or
+"dropped_after_accept" (the exchange takes the order, the answer never arrives), or
+"kill_after_accept" (the exchange takes it and the process dies). `chaos(method, path)` may
+return a fault for any request that has none scripted (the fault soak uses it).
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class FakeBinance:
     market_answers_new: bool = False  # answer MARKET orders NEW / executedQty 0
     refuse_orders: dict[str, dict] = field(default_factory=dict)  # symbol → error, every POST
     on_order: Any = None  # called with the params of each accepted order (a test's hook)
+    chaos: Any = None  # (method, path) → a fault or None, for requests with none scripted
+    accepted: list[str] = field(default_factory=list)  # client ids of orders taken, in order
     _ids: Any = field(default_factory=lambda: itertools.count(4082542011))
 
     # --- set-up --------------------------------------------------------------------------
@@ -148,8 +152,10 @@ class FakeBinance:
             params = dict(parse_qsl(raw))
             self.sent.append(Sent(method, parts.path, params, dict(request.headers), raw))
             queue = self.faults.get((method, path))
-            if queue:
-                fault = queue.pop(0)
+            fault = queue.pop(0) if queue else None
+            if fault is None and self.chaos is not None:
+                fault = self.chaos(method, path)
+            if fault is not None:
                 if fault == "timeout_after_accept":
                     handler(params)
                     raise requests.exceptions.ReadTimeout("read timed out")
@@ -158,6 +164,13 @@ class FakeBinance:
                     raise KeyboardInterrupt("killed after the exchange accepted")
                 if fault == "timeout":
                     raise requests.exceptions.ConnectTimeout("connect timed out")
+                if fault == "dropped_after_accept":
+                    handler(params)
+                    raise requests.exceptions.ConnectionError("Connection aborted.")
+                if isinstance(fault, dict) and fault.get("after_accept"):
+                    handler(params)  # e.g. -1007: the backend took it; the answer says unknown
+                    body = {k: v for k, v in fault.items() if k != "after_accept"}
+                    return 400, {}, json.dumps(body)
                 if isinstance(fault, int):
                     return fault, {}, json.dumps({"code": -1003, "msg": "Too many requests; banned"
                                                   if fault == 418 else "Too many requests"})  # fmt: skip
@@ -255,9 +268,14 @@ class FakeBinance:
         """The exchange triggers a stop-loss/take-profit: the algo order finishes, a market
         order fills at `price` and reduces the position."""
         algo = self.algo_orders[client_algo_id]
-        algo["algoStatus"] = "FINISHED"
         self.marks[algo["symbol"]] = price
-        self.fill(algo["symbol"], algo["side"], Decimal(algo["quantity"]), Decimal(price),
+        held = abs(self.positions.get((algo["symbol"], algo["positionSide"]), Decimal(0)))
+        qty = min(Decimal(algo["quantity"]), held)  # reduce-only: never more than is held
+        if qty == 0 or not self._reduces(algo["symbol"], algo["side"], algo["positionSide"], qty):
+            algo["algoStatus"] = "EXPIRED"  # nothing to reduce: Binance expires it
+            return
+        algo["algoStatus"] = "FINISHED"
+        self.fill(algo["symbol"], algo["side"], qty, Decimal(price),
                   algo["positionSide"], next(self._ids))  # fmt: skip
 
     def _reduces(self, symbol: str, side: str, position_side: str, qty: Decimal) -> bool:
@@ -297,6 +315,7 @@ class FakeBinance:
                  "origType": "MARKET", "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER",
                  "goodTillDate": 0, "updateTime": 1763700000123}  # fmt: skip
         self.orders[cid] = order
+        self.accepted.append(cid)
         if self.on_order is not None:
             self.on_order(params)
         if self.market_answers_new:

@@ -44,6 +44,8 @@ _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 _MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _NO_CHANGE_CODES = {-4046, -4059, -4028}  # margin type / position side / leverage unchanged
 _AUTH_CODES = {-2014, -2015, -1022, -2008}
+# "Send status unknown; execution status unknown": the order may have been placed
+_OUTCOME_UNKNOWN_CODES = {-1007, -1006}
 JOURNAL_BODY_LIMIT = 4000
 
 
@@ -405,7 +407,7 @@ def translate(exc: ccxt.BaseError) -> Exception:
         return ExchangeRejected(code, message, kind="not_found")
     if isinstance(exc, ccxt.NoChange) or code in _NO_CHANGE_CODES:
         return ExchangeRejected(code, message, kind="no_change")
-    if isinstance(exc, ccxt.NetworkError):
+    if isinstance(exc, ccxt.NetworkError) or code in _OUTCOME_UNKNOWN_CODES:
         return ExchangeUnavailable(f"Binance did not answer properly: {message}")
     if isinstance(exc, ccxt.ExchangeError):
         return ExchangeRejected(code, message)
