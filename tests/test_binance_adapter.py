@@ -129,3 +129,40 @@ def test_max_limits_the_signals_handled_oldest_first(exchange_env, db_path):
         code, doc = execute("--max", "1")
         assert [s["signal_id"] for s in doc["signals"]] == ["s2"]
     assert len(fake.order_posts()) == 2
+
+
+TRANSLATIONS = [
+    # description, ccxt exception, qtrader class, kind (for rejections)
+    ("-1007: sent, outcome unknown", "RequestTimeout",
+     '{"code":-1007,"msg":"Timeout waiting for response from backend server. Send status unknown; execution status unknown."}',
+     "ExchangeUnavailable", None),
+    ("-1007 even when ccxt calls it an ExchangeError", "ExchangeError",
+     '{"code":-1007,"msg":"Timeout waiting for response from backend server."}', "ExchangeUnavailable", None),
+    ("-2013: does not exist", "OrderNotFound", '{"code":-2013,"msg":"Order does not exist."}',
+     "ExchangeRejected", "not_found"),
+    ("-2022: reduce-only refused", "InvalidOrder", '{"code":-2022,"msg":"ReduceOnly Order is rejected."}',
+     "ExchangeRejected", "rejected"),
+    ("-2021: would trigger now", "OrderImmediatelyFillable",
+     '{"code":-2021,"msg":"Order would immediately trigger."}', "ExchangeRejected", "rejected"),
+    ("429: never processed", "RateLimitExceeded", '{"code":-1003,"msg":"Too many requests"}', "NotSentError", None),
+    ("timeout: unknown", "RequestTimeout", "binanceusdm POST https://x/fapi/v1/order read timed out",
+     "ExchangeUnavailable", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("description", "ccxt_class", "text", "expected", "kind"),
+    TRANSLATIONS,
+    ids=[t[0] for t in TRANSLATIONS],
+)
+def test_ccxt_errors_translate_to_what_they_mean_for_an_order(
+    description, ccxt_class, text, expected, kind
+):
+    import ccxt
+
+    from qtrader.exchange.binance import translate
+
+    error = translate(getattr(ccxt, ccxt_class)("binanceusdm " + text))
+    assert type(error).__name__ == expected
+    if kind is not None:
+        assert error.kind == kind
