@@ -298,7 +298,6 @@ class _Execution:
                 outcomes[signal.seq] = self._guarded(
                     signal, lambda s=signal, p=plan: self._run(s, p, entries)
                 )
-                self.commit()
         finally:
             for signal, _ in todo:
                 if signal.seq not in outcomes:
