@@ -61,7 +61,7 @@ class Chaos:
         if self.rng.random() >= FAULT_RATE:
             return None
         fault = self.rng.choice(FAULTS)
-        self.counts[fault if isinstance(fault, str) else str(fault.get("code", fault))] += 1
+        self.counts[str(fault["code"]) if isinstance(fault, dict) else str(fault)] += 1
         if fault == "kill_after_accept":
             self.dead = True
         return fault

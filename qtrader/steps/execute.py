@@ -244,6 +244,7 @@ class _Execution:
         self.sender = OrderSender(exchange, self.batch, ctx.now)
         self.grace_s = float(ctx.settings.exchange.unknown_order_grace_s)
         self.halt: Halted | None = None  # new entries wait; protection and closes go on
+        self._resuming: set[int] = set()  # signals a previous run left in flight
 
     # --- once per run --------------------------------------------------------------------
 
@@ -535,9 +536,13 @@ class _Execution:
                 {"client_order_id": cids[action.role], "signal_id": signal.signal_id},
             )
         elif isinstance(action, Send):
-            if action.role not in cids:
-                cids[action.role] = self._write_protective(signal, action, facts)
-            self.sender.send(cids[action.role])
+            if action.role in cids:
+                self.sender.send(cids[action.role])
+                return
+            cids[action.role] = self._write_protective(signal, action, facts)
+            if signal.seq not in self._resuming:
+                self.sender.send(cids[action.role])
+            # resumed: an earlier run may have sent it unrecorded; the lifecycle looks it up
         else:  # pragma: no cover - the lifecycle returns no other action for an entry
             raise AssertionError(action)
 
@@ -548,7 +553,8 @@ class _Execution:
         cid = client_order_id(signal.signal_id, action.role)
         side = closing_side(signal.action)
         request = self._request_for(signal, action.role, cid, side, action.qty, action.trigger)
-        self.sender.write(request, action.role, signal.seq, signal.signal_id)
+        resumed = signal.seq in self._resuming
+        self.sender.write(request, action.role, signal.seq, signal.signal_id, maybe_sent=resumed)
         if action.role is Role.EXIT:
             why = _stop_failure(facts)
             self._event(
@@ -729,6 +735,7 @@ class _Execution:
             self.commit()
 
     def _resume(self, signal: SignalRow) -> Outcome:
+        self._resuming.add(signal.seq)
         rows = orders_by_role(self.store, signal.seq)
         for role_rows in rows.values():
             for row in role_rows:

@@ -81,9 +81,12 @@ class OrderSender:
         signal_seq: int | None = None,
         signal_id: str | None = None,
         revive: bool = False,
+        maybe_sent: bool = False,
     ) -> None:
         """The write-ahead row (committed by the caller before the request is sent).
-        `revive`: the row exists, written by a run that stopped before sending it."""
+        `revive`: the row exists, written by a run that stopped before sending it.
+        `maybe_sent`: an earlier run may have sent it without writing its row (a resumed
+        signal's stop or target): it is looked up before it is sent."""
         columns = request_columns(request)
         if revive:
             del columns["client_order_id"]
@@ -103,8 +106,12 @@ class OrderSender:
                 **columns,
             )
         self.requests[request.client_order_id] = request
-        # not sent yet: the first send is certainly the only copy
-        self.facts[request.client_order_id] = OrderFacts(OrderStatus.SUBMITTING, never_sent=True)
+        if maybe_sent:
+            self.facts[request.client_order_id] = OrderFacts(OrderStatus.UNKNOWN)
+        else:  # not sent yet: the first send is certainly the only copy
+            self.facts[request.client_order_id] = OrderFacts(
+                OrderStatus.SUBMITTING, never_sent=True
+            )
 
     def track(self, row: OrderRow, request: OrderRequest | None = None) -> OrderFacts:
         """What the stored row says, as facts (a previous run's order)."""
