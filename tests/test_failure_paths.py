@@ -420,3 +420,13 @@ def test_grace_period_is_measured_from_the_order_row(binance, db_path):
     age_orders(db_path, 3600)
     _code, doc = execute()
     assert doc["signals"][0]["status"] == "rejected" and len(binance.order_posts()) == 1
+
+
+def test_10_what_close_all_closes_is_settled_in_the_same_run(binance, db_path):
+    pull(BUY)
+    assert execute()[0] == 0
+    reconcile()
+    code, doc = invoke_json("--testnet", "close-all", "--yes")
+    assert code == 0 and doc["flat"] is True
+    assert query(db_path, "SELECT symbol, exit_reason FROM v_trades") == [("BTCUSDT", "close_all")]
+    assert query(db_path, "SELECT count(*) FROM v_open_positions") == [(0,)]

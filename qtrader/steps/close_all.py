@@ -183,6 +183,9 @@ def close_all(
         _ask(plan, yes, confirm, exchange.host, ctx.mode)
         _halt(ctx, batch, plan)
         final = _flatten(run, plan, float(ctx.settings.exchange.retry_wait_s))
+        closed = {a.symbol for a in run.actions if a.kind == "close_position" and a.ok}
+        if closed:  # what close-all closed is in the books now, not after the next reconcile
+            _settle(ctx, exchange, batch, closed)
         batch.event(
             "close_all_finished",
             "critical" if not final.flat else "warning",
@@ -194,6 +197,15 @@ def close_all(
     finally:
         batch.exchange_calls(exchange.journal())
         batch.commit(ctx.store)
+
+
+def _settle(ctx: RunContext, exchange: Exchange, batch: WriteBatch, closed: set[str]) -> None:
+    from qtrader.steps.reconcile import settle_now
+
+    try:
+        settle_now(ctx, exchange, batch, closed, reason="close_all")
+    except (ExchangeRejected, ExchangeUnavailable) as exc:  # the account is flat: books later
+        logger.warning("close-all: positions settle on the next reconcile ({})", exc)
 
 
 def _ask(plan: Snapshot, yes: bool, confirm: Confirm | None, host: str, mode: str) -> None:

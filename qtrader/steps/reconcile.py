@@ -511,10 +511,7 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         repairs = guard(ctx, exchange, batch, details, open_algo)
         closed = {r["symbol"] for r in repairs if r["ok"] and r["action"] in WATCHDOG_CLOSES}
         if closed:  # settle what the watchdog closed in this same run
-            details = exchange.position_details()
-            run.ingest_fills(closed)
-            run.sync_positions(details)
-            batch.commit(ctx.store)
+            settle_now(ctx, exchange, batch, closed, run)
         account = exchange.account()
         state = account_state(ctx, account)
         trip_breakers(ctx, state, risk_limits(ctx.settings), batch)
@@ -522,6 +519,32 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
     finally:
         batch.exchange_calls(exchange.journal())
         batch.commit(ctx.store)
+
+
+def settle_now(
+    ctx: RunContext,
+    exchange: Exchange,
+    batch: WriteBatch,
+    symbols: set[str],
+    run: _Run | None = None,
+    reason: str | None = None,
+) -> list[dict[str, Any]]:
+    """Settle positions a step has just closed (the watchdog, close-all) in the same run,
+    from the exchange's fills, instead of leaving them open in DuckDB until the next
+    reconcile. `reason` labels the positions whose row has no exit reason yet."""
+    run = run or _Run(ctx, exchange, batch)
+    if reason is not None:
+        for (symbol, _), position in run.local_open().items():
+            if symbol in symbols and not position.get("exit_reason"):
+                ctx.store.execute(
+                    "UPDATE positions SET exit_reason = ? WHERE position_id = ?",
+                    [reason, position["position_id"]],
+                )
+    details = exchange.position_details()
+    run.ingest_fills(symbols)
+    run.sync_positions(details)
+    batch.commit(ctx.store)
+    return run.settled
 
 
 def _result(
