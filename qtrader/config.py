@@ -50,7 +50,9 @@ class ExchangeSettings:
 @dataclass(frozen=True)
 class RiskSettings:
     sizing: str = setting(
-        "risk", "risk | notional | signal", choices=("risk", "notional", "signal")
+        "auto",
+        "auto (the signal's position_size_usd, else risk) | risk | notional | signal",
+        choices=("auto", "risk", "notional", "signal"),
     )
     risk_per_trade: Decimal = setting(
         Decimal("0.01"), "fraction of equity risked per trade", gt=0, max=1

@@ -23,7 +23,7 @@ HUNDRED = Decimal(100)
 
 @dataclass(frozen=True)
 class RiskLimits:
-    sizing: str = "risk"
+    sizing: str = "auto"  # auto | risk | notional | signal
     risk_per_trade: Decimal = Decimal("0.01")
     max_leverage: int = 3
     max_position_usd: Decimal = Decimal("1000")

@@ -31,8 +31,10 @@ from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_si
 from qtrader.domain.risk import AccountState, Candidate, evaluate
 from qtrader.domain.sizing import (
     SizingRejected,
+    describe_sizing,
     order_quantity,
     protection_is_valid,
+    sizing_summary,
     stop_price_for,
     take_profit_price_for,
 )
@@ -100,6 +102,14 @@ class Outcome:
     take_profit: Decimal | None = None
     orders: list[str] = field(default_factory=list)
     failure: bool = False  # makes the run exit 1 (an order failed, a position had to be closed)
+    sizing: dict[str, Any] | None = None  # domain.sizing.sizing_summary of the decision
+
+    @property
+    def notional(self) -> Decimal | None:
+        """What was traded (filled quantity × average price), else what was planned."""
+        if self.quantity is not None and self.avg_price is not None:
+            return plain(self.quantity * self.avg_price)
+        return self.sizing["notional"] if self.sizing else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +123,8 @@ class Outcome:
             "stop_loss": self.stop_loss,
             "take_profit": self.take_profit,
             "orders": self.orders,
+            "notional": self.notional,
+            "sizing": self.sizing,
         }
 
 
@@ -200,6 +212,7 @@ class _Execution:
         self.setups: dict[str, tuple[int, str]] = {}
         self.limits = risk_limits(ctx.settings)
         self.state: AccountState | None = None  # what risk sees; grows with this run's entries
+        self.sizing: dict[int, dict[str, Any]] = {}  # signal seq → sizing_summary, for output
         self._requests: dict[str, OrderRequest] = {}  # rows written this run
 
     # --- once per run --------------------------------------------------------------------
@@ -234,7 +247,7 @@ class _Execution:
                 outcomes[signal.seq] = abort.outcome
         if self.dry_run:
             outcomes |= {s.seq: self._would(s, plan) for s, plan in accepted}
-            return [outcomes[s.seq] for s in signals]
+            return [self._with_sizing(outcomes[s.seq]) for s in signals]
         entries = self._write_entries(
             [(s, p) for s, p in accepted if isinstance(p, dict)], outcomes
         )
@@ -253,7 +266,11 @@ class _Execution:
                     outcomes[signal.seq] = self._send_entry(signal, entries[signal.seq])
             except _Abort as abort:
                 outcomes[signal.seq] = abort.outcome
-        return [outcomes[s.seq] for s in signals]
+        return [self._with_sizing(outcomes[s.seq]) for s in signals]
+
+    def _with_sizing(self, outcome: Outcome) -> Outcome:
+        outcome.sizing = self.sizing.get(outcome.signal.seq)
+        return outcome
 
     def _decide(self, signal: SignalRow) -> Any:
         """A plan (dict) for an entry; CLOSE / OPPOSITE_CLOSE / REVERSE; or _Abort with the
@@ -287,6 +304,8 @@ class _Execution:
             mark_price=self._drift_mark(signal),
         )
         decision = evaluate(candidate, self.state, self.limits)
+        if "sizing" in decision.numbers:
+            self.sizing[signal.seq] = sizing_summary(decision.numbers, None)
         detail = {"rule": decision.rule, **decision.numbers, "price": price}
         if decision.outcome == "reject":
             self._finish(
@@ -308,6 +327,7 @@ class _Execution:
             quantity = order_quantity(decision.notional, price, rules)
         except SizingRejected as exc:
             self._reject(signal, "min_order", str(exc), {**decision.numbers, "price": price})
+        self.sizing[signal.seq] = sizing_summary(decision.numbers, quantity * price)
         leverage = decision.leverage
         margin = quantity * price / leverage
         plan = {
@@ -883,6 +903,8 @@ def _result(exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: b
         "avg_price",
         "stop_loss",
         "take_profit",
+        "notional",
+        "sizing",
         "orders / reason",
     ]
     rows = [
@@ -895,6 +917,8 @@ def _result(exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: b
             o.avg_price,
             o.stop_loss,
             o.take_profit,
+            o.notional,
+            describe_sizing(o.sizing),
             o.reason or " ".join(o.orders),
         ]
         for o in outcomes
