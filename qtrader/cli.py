@@ -395,6 +395,20 @@ def resume(ctx: typer.Context) -> None:
     _run(ctx, "resume", step)
 
 
+@app.command("requeue")
+@with_global_options
+def requeue(
+    ctx: typer.Context,
+    signal_ids: Annotated[
+        list[str], typer.Argument(help="Signal ids (intent_id …) that expired or were rejected.")
+    ],
+) -> None:
+    """Put expired or rejected signals back to pending, with a fresh TTL clock; recorded."""
+    from qtrader.steps.requeue import requeue as step
+
+    _run(ctx, "requeue", lambda run_ctx: step(run_ctx, signal_ids), signal_ids=signal_ids)
+
+
 @app.command("status")
 @with_global_options
 def status(ctx: typer.Context) -> None:

@@ -89,6 +89,7 @@ class SignalRow:
     signal_ts: Any
     received_at: Any
     status: str
+    requeued_at: Any = None  # `qtrader requeue` restarts the TTL clock here
 
 
 @dataclass
@@ -886,7 +887,8 @@ class _Execution:
         self.batch.event(kind, severity, symbol, message, data)
 
     def _age_s(self, signal: SignalRow) -> float:
-        return (self.ctx.now() - (signal.signal_ts or signal.received_at)).total_seconds()
+        clock_start = signal.requeued_at or signal.signal_ts or signal.received_at
+        return (self.ctx.now() - clock_start).total_seconds()
 
     def _expired(self, signal: SignalRow) -> bool:
         return self._age_s(signal) > self.settings.risk.signal_ttl_s
