@@ -145,6 +145,8 @@ class FakeBinance:
                     raise requests.exceptions.ReadTimeout("read timed out")
                 if fault == "timeout":
                     raise requests.exceptions.ConnectTimeout("connect timed out")
+                if isinstance(fault, BaseException):
+                    raise fault
                 if isinstance(fault, int):
                     return fault, {}, json.dumps({"code": -1003, "msg": "Too many requests; banned"
                                                   if fault == 418 else "Too many requests"})  # fmt: skip

@@ -25,6 +25,7 @@ import tenacity
 from qtrader.domain.market import MarketRules, rules_from_binance
 from qtrader.domain.orders import BINANCE_STATUS, OrderStatus
 from qtrader.errors import ConfigError
+from qtrader.exchange.network import describe_network_failure
 from qtrader.exchange.port import (
     Account,
     ExchangeBanned,
@@ -40,6 +41,7 @@ from qtrader.exchange.port import (
 from qtrader.secrets import mask
 
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+_REQUEST = re.compile(r"\b(?:GET|POST|PUT|DELETE) (https?://\S+)")
 _MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _NO_CHANGE_CODES = {-4046, -4059, -4028}  # margin type / position side / leverage unchanged
 _AUTH_CODES = {-2014, -2015, -1022, -2008}
@@ -408,6 +410,10 @@ def translate(exc: ccxt.BaseError) -> Exception:
         return ExchangeRejected(code, message, kind="not_found")
     if isinstance(exc, ccxt.NoChange) or code in _NO_CHANGE_CODES:
         return ExchangeRejected(code, message, kind="no_change")
+    url = _REQUEST.search(str(exc))
+    network = describe_network_failure(exc, url.group(1) if url else None)
+    if network is not None and (code is None or isinstance(exc, ccxt.NetworkError)):
+        return ExchangeUnavailable(mask(f"Binance did not answer: {network}"))
     if isinstance(exc, ccxt.NetworkError):
         return ExchangeUnavailable(f"Binance did not answer properly: {message}")
     if isinstance(exc, ccxt.ExchangeError):

@@ -103,8 +103,19 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
     except QtraderError as exc:
         return [*checks, Check("exchange", "FAIL", str(exc), "see the message")]
     checks.append(_guarded("clock", lambda: _clock(exchange)))
-    checks.append(_guarded("futures account", lambda: _account(exchange)))
-    checks.append(_guarded("key permissions", lambda: _permissions(exchange)))
+    account = _guarded("futures account", lambda: _account(exchange))
+    checks.append(account)
+    if account.status == "FAIL" and "refused the API key" in account.detail:
+        checks.append(
+            Check(
+                "key permissions",
+                "FAIL",
+                "not usable: Binance refused the key (see futures account)",
+                "fix the key first (BINANCE_API_KEY/SECRET, futures permission, IP whitelist)",
+            )
+        )
+    else:
+        checks.append(_guarded("key permissions", lambda: _permissions(exchange)))
     checks.append(_guarded("position mode", lambda: _position_mode(exchange)))
     checks.append(
         Check(
@@ -147,12 +158,15 @@ def _fix_for(message: str) -> str:
 
 def _clock(exchange: Any) -> Check:
     skew = exchange.sync_clock()
-    detail = f"local clock is {skew:+d} ms off the exchange (qtrader corrects for it)"
+    detail = f"local clock is {skew:+d} ms off the exchange"
     if abs(skew) > MAX_SKEW_MS:
         return Check(
-            "clock", "FAIL", detail, "install and run an NTP client (chrony, systemd-timesyncd)"
+            "clock",
+            "FAIL",
+            f"{detail}, more than the {MAX_SKEW_MS} ms allowed: this clock is drifting",
+            "install and run an NTP client (chrony, systemd-timesyncd)",
         )
-    return Check("clock", "PASS", detail)
+    return Check("clock", "PASS", f"{detail}; requests are signed with the exchange's time")
 
 
 def _account(exchange: Any) -> Check:
