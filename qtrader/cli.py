@@ -424,6 +424,15 @@ def clock(
     )
 
 
+@app.command("config")
+@with_global_options
+def config(ctx: typer.Context) -> None:
+    """Every setting in effect: value and source (default, profile, file, env, flag); masked."""
+    from qtrader.steps.config_show import show_config as step
+
+    _run(ctx, "config", step)
+
+
 @app.command("doctor")
 @with_global_options
 def doctor(ctx: typer.Context) -> None:

@@ -86,3 +86,50 @@ def test_doctor_key_permissions_not_pass_after_the_key_was_refused(binance):
     assert checks["futures account"]["status"] == "FAIL"
     assert checks["key permissions"]["status"] == "FAIL"
     assert "refused the key" in checks["key permissions"]["detail"]
+
+
+# --- the settings in effect -----------------------------------------------------------------
+
+
+def test_config_shows_every_setting_with_its_source_and_masks_secrets(tmp_path, monkeypatch):
+    (tmp_path / "qtrader.toml").write_text('profile = "conservative"\n[risk]\nmax_leverage = 2\n')
+    monkeypatch.setenv("QTRADER_RISK_SIZING", "signal")
+    monkeypatch.setenv("QTRADER_PUBLISH_REDIS_URL", "redis://:hunter22@127.0.0.1:6379/0")
+    monkeypatch.setenv("BINANCE_API_KEY", "abcd-0123456789")
+    monkeypatch.setenv("BINANCE_API_SECRET", "very-secret-value")
+    code, doc = invoke_json("--testnet", "config")
+    assert code == 0, doc
+    rows = {r["setting"]: r for r in doc["settings"]}
+    assert (rows["exchange.mode"]["value"], rows["exchange.mode"]["source"]) == ("testnet", "flag")
+    assert rows["risk.max_leverage"]["source"] == "file" and rows["risk.max_leverage"]["value"] == 2
+    assert rows["risk.max_leverage"]["where"].endswith("qtrader.toml [risk] max_leverage")
+    assert (rows["risk.max_position_usd"]["source"], rows["risk.max_position_usd"]["value"]) == (
+        "profile", "50")  # fmt: skip
+    assert (rows["risk.sizing"]["source"], rows["risk.sizing"]["where"]) == (
+        "env",
+        "QTRADER_RISK_SIZING",
+    )
+    assert rows["risk.signal_ttl_s"] == {"setting": "risk.signal_ttl_s", "value": 300,
+                                         "source": "default", "where": "",
+                                         "env": "QTRADER_RISK_SIGNAL_TTL_S"}  # fmt: skip
+    assert rows["publish.redis_url"]["value"] == "redis://:***@127.0.0.1:6379/0"
+    assert rows["api_secret"]["value"] == "***" and rows["api_key"]["value"] == "abcd…"
+    assert rows["db"]["source"] == "env" and rows["db"]["value"] == str(tmp_path / "qtrader.duckdb")
+    assert rows["config_file"]["value"] == str(tmp_path / "qtrader.toml")
+    everything = json.dumps(doc) + invoke("--testnet", "config").stdout
+    assert "hunter22" not in everything and "very-secret-value" not in everything
+    assert "0123456789" not in everything
+    text = invoke("--testnet", "config").stdout
+    assert "risk.max_leverage" in text and "file" in text and "QTRADER_RISK_SIZING" in text
+
+
+@pytest.mark.usefixtures("exchange_env")
+def test_doctor_shows_config_file_absolute_db_mode_and_api_url(binance, tmp_path):
+    (tmp_path / "qtrader.toml").write_text("[risk]\nmax_leverage = 2\n")
+    code, doc = invoke_json("--testnet", "doctor")
+    assert code == 0, doc
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["mode"]["detail"] == "TESTNET (Binance demo trading)"
+    assert checks["config file"]["detail"] == str(tmp_path / "qtrader.toml")
+    assert checks["database"]["detail"].startswith(str(tmp_path / "qtrader.duckdb"))
+    assert checks["api url"]["detail"] == "https://demo-fapi.binance.com"

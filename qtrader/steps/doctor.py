@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from qtrader.domain.numbers import plain
 from qtrader.errors import ExitCode, QtraderError
 from qtrader.exchange import KEY_VARS, open_exchange
-from qtrader.output import Result, Table
+from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
 from qtrader.store.migrations import available
 from qtrader.store.risk_state import get_halt
@@ -31,7 +32,13 @@ class Check:
 
 
 def doctor(ctx: RunContext) -> Result:
-    checks = [_database(ctx), _halt(ctx), *_exchange_checks(ctx), *_source_checks()]
+    checks = [
+        *_setup(ctx),
+        _database(ctx),
+        _halt(ctx),
+        *_exchange_checks(ctx),
+        *_source_checks(),
+    ]
     failed = [c for c in checks if c.status == "FAIL"]
     result = Result(
         data={"checks": [asdict(c) for c in checks], "failed": len(failed)},
@@ -50,12 +57,26 @@ def doctor(ctx: RunContext) -> Result:
     return result
 
 
+def _setup(ctx: RunContext) -> list[Check]:
+    """What this run is pointed at: the mode and the settings file (`qtrader config` has all)."""
+    config = ctx.settings.config_file
+    return [
+        Check("mode", "PASS", mode_label(ctx.mode)),
+        Check(
+            "config file",
+            "PASS",
+            str(Path(config).resolve()) if config else "none: defaults and QTRADER_* environment",
+        ),
+    ]
+
+
 def _database(ctx: RunContext) -> Check:
     latest = max(v for v, _, _ in available())
     row = ctx.store.fetchone("SELECT max(version) FROM schema_version")
     version = row[0] if row else None
     if version == latest:
-        return Check("database", "PASS", f"{ctx.store.path} writable, schema version {version}")
+        where = Path(ctx.store.path).resolve()
+        return Check("database", "PASS", f"{where} writable, schema version {version}")
     return Check(
         "database",
         "FAIL",
@@ -102,6 +123,7 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
         exchange = open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
     except QtraderError as exc:
         return [*checks, Check("exchange", "FAIL", str(exc), "see the message")]
+    checks.append(Check("api url", "PASS", _api_url(ctx, exchange.host)))
     checks.append(_guarded("clock", lambda: _clock(exchange)))
     account = _guarded("futures account", lambda: _account(exchange))
     checks.append(account)
@@ -126,6 +148,11 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
     )
     checks.append(_markets_cache(ctx))
     return checks
+
+
+def _api_url(ctx: RunContext, host: str) -> str:
+    origin = ctx.settings.origins.get("exchange.api_url")
+    return host + (f" (exchange.api_url from {origin[1]})" if origin else "")
 
 
 def _paper(ctx: RunContext) -> Check:
