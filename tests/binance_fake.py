@@ -243,7 +243,17 @@ class FakeBinance:
         self.fill(algo["symbol"], algo["side"], Decimal(algo["quantity"]), Decimal(price),
                   algo["positionSide"], next(self._ids))  # fmt: skip
 
+    def _position_side_mismatch(self, params: dict) -> Any:
+        """-4061 as Binance answers it: positionSide must match the account's position mode."""
+        hedged = params.get("positionSide", "BOTH") in ("LONG", "SHORT")
+        if hedged != self.hedge:
+            return 400, {}, json.dumps({"code": -4061,
+                                        "msg": "Order's position side does not match user's setting."})  # fmt: skip
+        return None
+
     def _new_order(self, params: dict) -> dict:
+        if (mismatch := self._position_side_mismatch(params)) is not None:
+            return mismatch
         cid = params["newClientOrderId"]
         qty = Decimal(params["quantity"])
         price = Decimal(self.marks[params["symbol"]])
@@ -269,6 +279,8 @@ class FakeBinance:
         return {**order, "time": 1763700000100}
 
     def _new_algo_order(self, params: dict) -> dict:
+        if (mismatch := self._position_side_mismatch(params)) is not None:
+            return mismatch
         cid = params["clientAlgoId"]
         order = {"algoId": next(self._ids), "clientAlgoId": cid, "algoType": "CONDITIONAL",
                  "orderType": params["type"], "symbol": params["symbol"], "side": params["side"],

@@ -106,6 +106,7 @@ def test_symbol_limits_it(binance, db_path):
 
 
 def test_hedge_mode_closes_each_side(binance, db_path):
+    binance.hedge = True  # LONG and SHORT positions exist only on a hedge-mode account
     binance.positions.clear()
     binance.position("BTCUSDT", "0.02", "LONG")
     binance.position("BTCUSDT", "-0.01", "SHORT")

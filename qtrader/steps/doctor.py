@@ -16,6 +16,7 @@ from qtrader.errors import ExitCode, QtraderError
 from qtrader.exchange import KEY_VARS, open_exchange
 from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
+from qtrader.store.exchange_cache import cached_hedge_mode, forget_symbol_setups, save_hedge_mode
 from qtrader.store.migrations import available
 from qtrader.store.risk_state import get_halt
 
@@ -138,12 +139,14 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
         )
     else:
         checks.append(_guarded("key permissions", lambda: _permissions(exchange)))
-    checks.append(_guarded("position mode", lambda: _position_mode(exchange)))
+    checks.append(_guarded("position mode", lambda: _position_mode(ctx, exchange)))
+    forgotten = forget_symbol_setups(ctx.store, mode)
     checks.append(
         Check(
             "margin mode",
             "PASS",
-            f"{ctx.settings.exchange.margin_mode} (set per symbol on its first trade)",
+            f"{ctx.settings.exchange.margin_mode} (set per symbol on its next trade"
+            + (f"; {forgotten} cached symbol set-up(s) cleared)" if forgotten else ")"),
         )
     )
     checks.append(_markets_cache(ctx))
@@ -235,9 +238,17 @@ def _permissions(exchange: Any) -> Check:
     return Check("key permissions", "PASS", "futures on, withdrawals off, IP restricted")
 
 
-def _position_mode(exchange: Any) -> Check:
+def _position_mode(ctx: RunContext, exchange: Any) -> Check:
+    """Read fresh from the exchange, and the cache execute uses is updated with it."""
     hedge = exchange.hedge_mode()
-    return Check("position mode", "PASS", "hedge (dual-side)" if hedge else "one-way")
+    cached = cached_hedge_mode(ctx.store, ctx.mode, ctx.settings.exchange.markets_ttl_s)
+    save_hedge_mode(ctx.store, ctx.mode, hedge)
+    detail = "hedge (dual-side)" if hedge else "one-way"
+    if cached is not None and cached != hedge:
+        detail += f" (changed: the cache said {'hedge' if cached else 'one-way'}; updated)"
+    else:
+        detail += " (cache refreshed)"
+    return Check("position mode", "PASS", detail)
 
 
 def _markets_cache(ctx: RunContext) -> Check:

@@ -233,8 +233,26 @@ class _Execution:
         trip_breakers(self.ctx, self.state, self.limits, self.batch)
 
     def commit(self) -> None:
+        self._remember_position_mode()
         self.batch.exchange_calls(self.exchange.journal())
         self.batch.commit(self.store)
+
+    def _remember_position_mode(self) -> None:
+        """The adapter re-read the position mode after a -4061: cache it, and use it."""
+        refreshed = getattr(self.exchange, "refreshed_hedge_mode", None)
+        if refreshed is None or refreshed == self.hedge:
+            return
+        was = "hedge" if self.hedge else "one-way"
+        now = "hedge" if refreshed else "one-way"
+        self._event(
+            "position_mode_changed",
+            "warning",
+            None,
+            f"the account's position mode changed from {was} to {now} (-4061); re-read and cached",
+            {"hedge": refreshed},
+        )
+        self.hedge = refreshed
+        save_hedge_mode(self.store, self.mode, refreshed)
 
     # --- pending signals: decide all, commit the entries, then send ----------------------
 
@@ -280,7 +298,10 @@ class _Execution:
             self._finish(signal, "skipped", "HOLD: nothing to do", "skip", {"rule": "hold"})
         if self._expired(signal):
             age = self._age_s(signal)
-            reason = f"signal is {age:.0f} s old; signal_ttl_s is {self.settings.risk.signal_ttl_s}"
+            reason = (
+                f"signal is {age:.0f} s old; signal_ttl_s is {self.settings.risk.signal_ttl_s}; "
+                f"qtrader requeue {signal.signal_id} puts it back with a fresh clock"
+            )
             self._finish(
                 signal, "expired", reason, "expire", {"rule": "signal_ttl_s", "age_s": age}
             )
@@ -388,7 +409,7 @@ class _Execution:
             try:
                 self._set_up_symbol(signal.symbol, plan["leverage"])
             except ExchangeRejected as exc:
-                reason = f"could not set leverage/margin mode ({exc.code}): {exc.exchange_message}"
+                reason = f"could not set leverage/margin mode ({exc.code}): {exc.reason}"
                 outcomes[signal.seq] = self._finish_quietly(signal, "rejected", reason, plan)
                 continue
             cid = client_order_id(signal.signal_id, Role.ENTRY)
@@ -411,7 +432,7 @@ class _Execution:
         try:
             report = self._send_order(signal, self._request(entry_id), entry_id)
         except ExchangeRejected as exc:
-            reason = f"exchange rejected the entry ({exc.code}): {exc.exchange_message}"
+            reason = f"exchange rejected the entry ({exc.code}): {exc.reason}"
             self._set_status(signal, "rejected", reason)
             return Outcome(signal, "rejected", reason, orders=[entry_id])
         if report is None:
@@ -583,7 +604,7 @@ class _Execution:
         try:
             report = self._send_order(signal, self._request(cid), cid)
         except ExchangeRejected as exc:
-            reason = f"exchange rejected the close ({exc.code}): {exc.exchange_message}"
+            reason = f"exchange rejected the close ({exc.code}): {exc.reason}"
             self._set_status(signal, "rejected", reason)
             return Outcome(signal, "rejected", reason, orders=[cid], failure=True)
         if report is None:
@@ -772,7 +793,8 @@ class _Execution:
             self._reject(
                 signal,
                 "market",
-                f"{signal.symbol} is not a listed USDⓈ-M perpetual on {self.exchange.host}",
+                f"{signal.symbol} is not a listed USDⓈ-M perpetual on {self.exchange.host}; "
+                "check the symbol (execute --refresh-markets reloads the list)",
             )
         assert rules is not None
         if not rules.trading:
@@ -813,6 +835,7 @@ class _Execution:
         reduce_only: bool,
         trigger: Decimal | None,
     ) -> None:
+        self._remember_position_mode()
         position_side = None
         if self.hedge:
             opened_by = signal.action if role is Role.ENTRY else closing_side(side)
