@@ -26,7 +26,6 @@ import tenacity
 from qtrader.domain.market import MarketRules, rules_from_binance
 from qtrader.domain.orders import BINANCE_STATUS, OrderStatus, position_side_for
 from qtrader.errors import ConfigError
-from qtrader.exchange.network import describe_network_failure
 from qtrader.exchange.port import (
     Account,
     ExchangeBanned,
@@ -39,6 +38,7 @@ from qtrader.exchange.port import (
     PositionDetail,
     PositionInfo,
 )
+from qtrader.network import describe_network_failure
 from qtrader.secrets import mask
 
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')

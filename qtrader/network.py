@@ -18,25 +18,24 @@ TLS, REFUSED, DNS, TIMEOUT, CONNECTION = "tls", "refused", "dns", "timeout", "co
 _FIXES = {
     TLS: (
         "TLS certificate verification failed for {url} ({detail}); the server's certificate is "
-        "not trusted. If exchange.api_url points at a proxy or emulator with its own "
+        "not trusted. If {where} points at a proxy or emulator with its own "
         "certificate, give its CA with REQUESTS_CA_BUNDLE=/path/ca.pem; otherwise something "
         "intercepts HTTPS here (corporate proxy, antivirus): fix that, and check the clock"
     ),
     REFUSED: (
         "connection refused by {host}: nothing accepts connections there ({url}). Check "
-        "exchange.api_url / QTRADER_API_URL (is the proxy or emulator running, right port?)"
+        "{where} (is the proxy or emulator running, right port?)"
     ),
     DNS: (
-        "cannot resolve the host name {host} ({url}): check its spelling in exchange.api_url / "
-        "QTRADER_API_URL, and this machine's DNS and network"
+        "cannot resolve the host name {host} ({url}): check its spelling in {where}, and "
+        "this machine's DNS and network"
     ),
     TIMEOUT: (
-        "no answer from {host} within exchange.timeout_s ({url}): check the network or "
-        "firewall, or raise QTRADER_EXCHANGE_TIMEOUT_S"
+        "no answer from {host} in time ({url}): check the network or "
+        "firewall, or raise {timeout_setting}"
     ),
     CONNECTION: (
-        "the connection to {host} failed ({detail}) ({url}): check the network, or "
-        "exchange.api_url / QTRADER_API_URL"
+        "the connection to {host} failed ({detail}) ({url}): check the network, or {where}"
     ),
 }
 
@@ -76,15 +75,27 @@ def network_failure_kind(exc: BaseException) -> str | None:
     return None
 
 
-def describe_network_failure(exc: BaseException, url: str | None) -> str | None:
-    """One sentence: what failed, the URL (masked) and the fix; None if not a network error."""
+EXCHANGE_URL = "exchange.api_url / QTRADER_API_URL"
+EXCHANGE_TIMEOUT = "QTRADER_EXCHANGE_TIMEOUT_S"
+
+
+def describe_network_failure(
+    exc: BaseException,
+    url: str | None,
+    where: str = EXCHANGE_URL,
+    timeout_setting: str = EXCHANGE_TIMEOUT,
+) -> str | None:
+    """One sentence: what failed, the URL (masked) and the fix; None if not a network error.
+    `where` names the setting that holds the URL, `timeout_setting` the one to raise."""
     kind = network_failure_kind(exc)
     if kind is None:
         return None
     shown = redact_url(url) if url else "(unknown URL)"
     host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0] if url else "the server"
     detail = _detail(exc, kind)
-    return _FIXES[kind].format(url=shown, host=host, detail=detail)
+    return _FIXES[kind].format(
+        url=shown, host=host, detail=detail, where=where, timeout_setting=timeout_setting
+    )
 
 
 def _detail(exc: BaseException, kind: str) -> str:
