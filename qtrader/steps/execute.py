@@ -109,7 +109,7 @@ class Outcome:
     def notional(self) -> Decimal | None:
         """What was traded (filled quantity × average price), else what was planned."""
         if self.quantity is not None and self.avg_price is not None:
-            return plain(self.quantity * self.avg_price)
+            return plain((self.quantity * self.avg_price).quantize(Decimal("0.01")))
         return self.sizing["notional"] if self.sizing else None
 
     def as_dict(self) -> dict[str, Any]:
