@@ -471,10 +471,15 @@ def _coerce(value: Any, hint: Any, rules: dict[str, Any], origin: str) -> Any:
 
 def _to_symbols(value: Any, origin: str) -> tuple[str, ...]:
     """A TOML array, or text separated by commas/spaces: `BTCUSDT, ETHUSDT`."""
+    from qtrader.domain.signal import InvalidSignal, normalise_symbol
+
     items = value if isinstance(value, list) else str(value).replace(",", " ").split()
     if not all(isinstance(item, str) for item in items):
         raise ConfigError(f"{origin}: expected symbols like BTCUSDT, got {value!r}")
-    return tuple(sorted({item.strip().upper() for item in items if item.strip()}))
+    try:  # every spelling a signal may use: BTC-USDT, BTC/USDT, … → BTCUSDT
+        return tuple(sorted({normalise_symbol(item) for item in items if item.strip()}))
+    except InvalidSignal as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
 
 
 def _to_bool(value: Any, origin: str) -> bool:

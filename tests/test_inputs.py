@@ -135,3 +135,14 @@ def test_requeue_refuses_what_it_must_not_put_back(binance, db_path):
     assert reasons["nope"].startswith("no such signal")
     assert query(db_path, "SELECT count(*) FROM events WHERE kind = 'signal_requeued'") == [(0,)]
     assert dict(query(db_path, "SELECT signal_id, status FROM signals")) == statuses
+
+
+def test_symbol_lists_in_settings_accept_every_spelling(monkeypatch):
+    monkeypatch.setenv("QTRADER_RISK_DENIED_SYMBOLS", "btc-usdt, ETH/USDT:USDT SOL-USDT-SWAP")
+    code, doc = invoke_json("config")
+    assert code == 0, doc
+    rows = {r["setting"]: r["value"] for r in doc["settings"]}
+    assert rows["risk.denied_symbols"] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    monkeypatch.setenv("QTRADER_RISK_DENIED_SYMBOLS", "BTC-USDT-261225")
+    code, doc = invoke_json("config")
+    assert code == 2 and "dated contract" in doc["error"]

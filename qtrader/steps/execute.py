@@ -807,7 +807,10 @@ class _Execution:
         price = self.marks.get(signal.symbol)
         if price is None:
             self._reject(
-                signal, "price", f"no price for {signal.symbol}: the signal has none, no mark price"
+                signal,
+                "price",
+                f"no price for {signal.symbol}: the signal has none and the exchange gave no "
+                "mark price; give the signal an entry_price",
             )
         assert price is not None
         return price
