@@ -46,11 +46,17 @@ class _JsonErrorsGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         if "--json" not in argv:
             return super().main(argv, *pos, standalone_mode=standalone_mode, **extra)
+        command = next((a for a in argv if a in self.commands), None)
+        if command == "version" or (command is None and "--version" in argv):
+            document = {"command": "version", "ok": True, "exit_code": 0, "version": __version__}
+            typer.echo(json.dumps(document))
+            if not standalone_mode:
+                return 0
+            sys.exit(0)
         try:
             code = super().main(argv, *pos, standalone_mode=False, **extra)
         except ClickException as exc:
             exc.show()
-            command = next((a for a in argv if a in self.commands), None)
             document = {"command": command, "mode": None, "run_id": None, "ok": False,
                         "exit_code": exc.exit_code, "error": exc.format_message()}  # fmt: skip
             typer.echo(json.dumps(document, ensure_ascii=False))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from qtrader.secrets import redact_url
 
@@ -91,11 +92,22 @@ def describe_network_failure(
     if kind is None:
         return None
     shown = redact_url(url) if url else "(unknown URL)"
-    host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0] if url else "the server"
+    host = _host(url) if url else "the server"
     detail = _detail(exc, kind)
     return _FIXES[kind].format(
         url=shown, host=host, detail=detail, where=where, timeout_setting=timeout_setting
     )
+
+
+def _host(url: str) -> str:
+    """host[:port], never the user:password part."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "the server"
+    host = parts.hostname or "the server"
+    return f"{host}:{port}" if port else host
 
 
 def _detail(exc: BaseException, kind: str) -> str:

@@ -43,6 +43,11 @@ def test_version_option_and_command():
     for args in (["--version"], ["version"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0 and result.stdout == f"qtrader {__version__}\n"
+    for args in (["--json", "--version"], ["--version", "--json"], ["version", "--json"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0
+        assert json.loads(result.stdout) == {"command": "version", "ok": True, "exit_code": 0,
+                                             "version": __version__}  # fmt: skip
 
 
 @pytest.mark.parametrize("command", [["status"], ["sql", "SELECT 1"], ["pnl-report"]])
