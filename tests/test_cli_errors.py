@@ -138,3 +138,18 @@ def test_doctor_shows_config_file_absolute_db_mode_and_api_url(binance, tmp_path
     assert checks["config file"]["detail"] == str(tmp_path / "qtrader.toml")
     assert checks["database"]["detail"].startswith(str(tmp_path / "qtrader.duckdb"))
     assert checks["api url"]["detail"] == "https://demo-fapi.binance.com"
+
+
+@pytest.mark.usefixtures("exchange_env")
+def test_doctor_key_permissions_not_pass_when_the_account_could_not_be_read(binance, monkeypatch):
+    import requests
+
+    monkeypatch.setenv("QTRADER_EXCHANGE_READ_RETRIES", "1")
+    refused = requests.exceptions.ConnectionError(ConnectionRefusedError(111, "Connection refused"))
+    binance.fail_next("/fapi/v3/account", "GET", refused)
+    code, doc = invoke_json("--testnet", "doctor")
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert code == 1
+    assert "connection refused" in checks["futures account"]["detail"]
+    assert checks["key permissions"]["status"] == "WARN"
+    assert checks["key permissions"]["detail"].startswith("not checked")

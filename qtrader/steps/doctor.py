@@ -137,6 +137,15 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
                 "fix the key first (BINANCE_API_KEY/SECRET, futures permission, IP whitelist)",
             )
         )
+    elif account.status == "FAIL":
+        checks.append(
+            Check(
+                "key permissions",
+                "WARN",
+                "not checked: the futures account could not be read (see futures account)",
+                "fix that first, then run doctor again",
+            )
+        )
     else:
         checks.append(_guarded("key permissions", lambda: _permissions(exchange)))
     checks.append(_guarded("position mode", lambda: _position_mode(ctx, exchange)))
