@@ -91,3 +91,20 @@ def test_a_rejection_reason_ends_with_the_fix(binance, db_path):
                       "the futures wallet, or lower the size or the leverage")  # fmt: skip
     assert query(db_path, "SELECT reason FROM signals") == [(reason,)]
     assert query(db_path, "SELECT error FROM orders") == [("Margin is insufficient.",)]
+
+
+@pytest.mark.parametrize(
+    ("description", "side", "reduce_only", "hedge", "expected"),
+    [
+        ("one-way: never a positionSide", "BUY", False, False, None),
+        ("one-way reduce-only", "SELL", True, False, None),
+        ("hedge: a buy opens a long", "BUY", False, True, "LONG"),
+        ("hedge: a sell opens a short", "SELL", False, True, "SHORT"),
+        ("hedge: a reduce-only sell closes the long", "SELL", True, True, "LONG"),
+        ("hedge: a reduce-only buy closes the short", "BUY", True, True, "SHORT"),
+    ],
+)  # fmt: skip
+def test_position_side_for(description, side, reduce_only, hedge, expected):
+    from qtrader.domain.orders import position_side_for
+
+    assert position_side_for(side, reduce_only, hedge) == expected, description
