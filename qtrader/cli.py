@@ -8,6 +8,7 @@ Everything heavy (duckdb, loguru, ccxt, pandas) is imported inside the commands,
 
 import functools
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import ClickException  # Typer ≥ 0.25 vendors click here
+from typer.core import TyperGroup
 
 from qtrader import __version__
 
@@ -32,8 +35,43 @@ Exit codes: 0 done · 1 runtime failure · 2 bad usage or configuration ·
 3 halted (kill switch or circuit breaker) · 4 database busy (lock held past --lock-timeout).
 """
 
+
+class _JsonErrorsGroup(TyperGroup):
+    """With --json anywhere on the line, a usage error too prints one JSON document on stdout
+    (the error line still goes to stderr) and exits 2."""
+
+    def main(self, args: Any = None, *pos: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        import sys
+
+        argv = list(sys.argv[1:] if args is None else args)
+        if "--json" not in argv:
+            return super().main(argv, *pos, standalone_mode=standalone_mode, **extra)
+        command = next((a for a in argv if a in self.commands), None)
+        if command == "version" or (command is None and "--version" in argv):
+            document = {"command": "version", "ok": True, "exit_code": 0, "version": __version__}
+            typer.echo(json.dumps(document))
+            if not standalone_mode:
+                return 0
+            sys.exit(0)
+        try:
+            code = super().main(argv, *pos, standalone_mode=False, **extra)
+        except ClickException as exc:
+            exc.show()
+            document = {"command": command, "mode": None, "run_id": None, "ok": False,
+                        "exit_code": exc.exit_code, "error": exc.format_message()}  # fmt: skip
+            typer.echo(json.dumps(document, ensure_ascii=False))
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="qtrader",
+    cls=_JsonErrorsGroup,
     help=HELP,
     no_args_is_help=True,
     add_completion=False,
@@ -152,20 +190,35 @@ def _root(ctx: typer.Context, **options: Any) -> None:
     ctx.obj = options
 
 
-_root.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [
-        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
-        *_parameters(at_root=True),
-    ]
-)
-_root.__doc__ = HELP
-app.callback()(_root)
-
-
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"qtrader {__version__}")
         raise typer.Exit()
+
+
+_VERSION = inspect.Parameter(
+    "version",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_version_callback,
+            is_eager=True,
+        ),
+    ],
+)
+_root.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        *_parameters(at_root=True),
+        _VERSION,
+    ]
+)
+_root.__doc__ = HELP
+app.callback()(_root)
 
 
 def _mode(options: dict[str, Any]) -> str | None:
@@ -377,6 +430,15 @@ def clock(
     )
 
 
+@app.command("config")
+@with_global_options
+def config(ctx: typer.Context) -> None:
+    """Every setting in effect: value and source (default, profile, file, env, flag); masked."""
+    from qtrader.steps.config_show import show_config as step
+
+    _run(ctx, "config", step)
+
+
 @app.command("doctor")
 @with_global_options
 def doctor(ctx: typer.Context) -> None:
@@ -393,6 +455,20 @@ def resume(ctx: typer.Context) -> None:
     from qtrader.steps.resume import resume as step
 
     _run(ctx, "resume", step)
+
+
+@app.command("requeue")
+@with_global_options
+def requeue(
+    ctx: typer.Context,
+    signal_ids: Annotated[
+        list[str], typer.Argument(help="Signal ids (intent_id …) that expired or were rejected.")
+    ],
+) -> None:
+    """Put expired or rejected signals back to pending, with a fresh TTL clock; recorded."""
+    from qtrader.steps.requeue import requeue as step
+
+    _run(ctx, "requeue", lambda run_ctx: step(run_ctx, signal_ids), signal_ids=signal_ids)
 
 
 @app.command("status")

@@ -50,7 +50,9 @@ class ExchangeSettings:
 @dataclass(frozen=True)
 class RiskSettings:
     sizing: str = setting(
-        "risk", "risk | notional | signal", choices=("risk", "notional", "signal")
+        "auto",
+        "auto (the signal's position_size_usd, else risk) | risk | notional | signal",
+        choices=("auto", "risk", "notional", "signal"),
     )
     risk_per_trade: Decimal = setting(
         Decimal("0.01"), "fraction of equity risked per trade", gt=0, max=1
@@ -177,10 +179,37 @@ class Settings:
     paper: PaperSettings = field(default_factory=PaperSettings)
     profile: str | None = None
     config_file: str | None = None
+    # "section.key" → (source, where): source is default | profile | file | env | flag
+    origins: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def mode(self) -> str:
         return self.exchange.mode
+
+    def effective(self) -> list[dict[str, Any]]:
+        """Every setting in effect: section, key, value (secrets masked), source and where."""
+        from qtrader.secrets import mask, redact_url
+
+        rows = []
+        for section, cls in SECTIONS.items():
+            values = getattr(self, section)
+            for f in dataclasses.fields(cls):
+                value = getattr(values, f.name)
+                if isinstance(value, str) and "://" in value:
+                    value = redact_url(value)
+                elif isinstance(value, str):
+                    value = mask(value)
+                source, where = self.origins.get(f"{section}.{f.name}", ("default", ""))
+                rows.append(
+                    {
+                        "setting": f"{section}.{f.name}",
+                        "value": value,
+                        "source": source,
+                        "where": where,
+                        "env": f"QTRADER_{section.upper()}_{f.name.upper()}",
+                    }
+                )
+        return rows
 
 
 SECTIONS: dict[str, type] = {
@@ -286,19 +315,32 @@ def load_settings(request: SettingsRequest, environ: dict[str, str] | None = Non
     profile = request.profile or env.get("QTRADER_PROFILE") or file_values.pop("profile", None)
     file_values.pop("profile", None)
     raw: dict[str, dict[str, tuple[Any, str]]] = {name: {} for name in SECTIONS}
+    origins: dict[str, tuple[str, str]] = {}
+    layers: list[tuple[str, Any]] = []
     if profile is not None:
-        _layer_profile(raw, profile)
-    _layer_file(raw, file_values, str(config_path))
-    _layer_seed_env(raw, env)
-    _layer_qtrader_env(raw, env)
+        layers.append(("profile", lambda: _layer_profile(raw, profile)))
+    layers += [
+        ("file", lambda: _layer_file(raw, file_values, str(config_path))),
+        ("env", lambda: _layer_seed_env(raw, env)),
+        ("env", lambda: _layer_qtrader_env(raw, env)),
+    ]
+    for source, layer in layers:
+        before = {(s, k): v for s, values in raw.items() for k, v in values.items()}
+        layer()
+        for section, values in raw.items():
+            for key, value in values.items():
+                if before.get((section, key)) is not value:
+                    origins[f"{section}.{key}"] = (source, value[1])
     if request.mode:
         raw["exchange"]["mode"] = (request.mode, f"--{request.mode}")
+        origins["exchange.mode"] = ("flag", f"--{request.mode}")
 
     sections = {name: _build_section(cls, raw[name]) for name, cls in SECTIONS.items()}
     return Settings(
         **sections,
         profile=profile,
         config_file=str(config_path) if config_path else None,
+        origins=origins,
     )
 
 
@@ -429,10 +471,15 @@ def _coerce(value: Any, hint: Any, rules: dict[str, Any], origin: str) -> Any:
 
 def _to_symbols(value: Any, origin: str) -> tuple[str, ...]:
     """A TOML array, or text separated by commas/spaces: `BTCUSDT, ETHUSDT`."""
+    from qtrader.domain.signal import InvalidSignal, normalise_symbol
+
     items = value if isinstance(value, list) else str(value).replace(",", " ").split()
     if not all(isinstance(item, str) for item in items):
         raise ConfigError(f"{origin}: expected symbols like BTCUSDT, got {value!r}")
-    return tuple(sorted({item.strip().upper() for item in items if item.strip()}))
+    try:  # every spelling a signal may use: BTC-USDT, BTC/USDT, … → BTCUSDT
+        return tuple(sorted({normalise_symbol(item) for item in items if item.strip()}))
+    except InvalidSignal as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
 
 
 def _to_bool(value: Any, origin: str) -> bool:

@@ -2,7 +2,8 @@
 
 Secrets only ever come from the environment. Anything qtrader prints or stores passes
 through `mask()`, which replaces the values of the secret variables below and the
-password part of URLs (`redis://:pw@host`, `https://user:pw@host`).
+password part of URLs (`redis://:pw@host`, `https://user:pw@host`) and secret-looking query
+values in any URL in the text (`?…&signature=…`, `apiKey=…`, `token=…`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ SECRET_ENV_VARS = (
 _SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY)", re.IGNORECASE)
 _SECRET_QUERY_KEYS = re.compile(r"(secret|token|password|passwd|key|signature|auth)", re.I)
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+_SECRET_QUERY_VALUE = re.compile(
+    r"(?P<key>[?&][^=&\s?#]*(?:secret|token|password|passwd|key|signature|auth)[^=&\s?#]*=)"
+    r"(?P<value>[^&\s#\"')]+)",
+    re.IGNORECASE,
+)
 MASK = "***"
 _MIN_SECRET_LEN = 6  # shorter values would mask ordinary words
 
@@ -41,6 +47,7 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
 def mask(text: str, environ: dict[str, str] | None = None) -> str:
     for value in secret_values(environ):
         text = text.replace(value, MASK)
+    text = _SECRET_QUERY_VALUE.sub(lambda m: f"{m['key']}{MASK}", text)  # ?signature=…
     return _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
 
 

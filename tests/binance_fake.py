@@ -171,6 +171,8 @@ class FakeBinance:
                     handler(params)  # e.g. -1007: the backend took it; the answer says unknown
                     body = {k: v for k, v in fault.items() if k != "after_accept"}
                     return 400, {}, json.dumps(body)
+                if isinstance(fault, BaseException):
+                    raise fault
                 if isinstance(fault, int):
                     return fault, {}, json.dumps({"code": -1003, "msg": "Too many requests; banned"
                                                   if fault == 418 else "Too many requests"})  # fmt: skip
@@ -286,7 +288,17 @@ class FakeBinance:
             return side == "BUY" and held < 0
         return held != 0 and (held > 0) == (side == "SELL")
 
+    def _position_side_mismatch(self, params: dict) -> Any:
+        """-4061 as Binance answers it: positionSide must match the account's position mode."""
+        hedged = params.get("positionSide", "BOTH") in ("LONG", "SHORT")
+        if hedged != self.hedge:
+            return 400, {}, json.dumps({"code": -4061,
+                                        "msg": "Order's position side does not match user's setting."})  # fmt: skip
+        return None
+
     def _new_order(self, params: dict) -> Any:
+        if (mismatch := self._position_side_mismatch(params)) is not None:
+            return mismatch
         cid = params["newClientOrderId"]
         qty = Decimal(params["quantity"])
         price = Decimal(self.marks[params["symbol"]])
@@ -330,6 +342,8 @@ class FakeBinance:
         return {**order, "time": 1763700000100}
 
     def _new_algo_order(self, params: dict) -> Any:
+        if (mismatch := self._position_side_mismatch(params)) is not None:
+            return mismatch
         cid = params["clientAlgoId"]
         if self.algo_orders.get(cid, {}).get("algoStatus") == "NEW":
             return _error(-4116, "ClientOrderId is duplicated.")

@@ -114,14 +114,39 @@ def test_exit_1_with_what_is_left_when_it_cannot_get_flat(binance, db_path):
     assert "NOT FLAT after 3 passes" in doc["error"]
 
 
-def test_symbol_limits_it(binance, db_path):
+def test_symbol_limits_it_and_says_exactly_what_it_covered(binance, db_path):
     code, doc = close_all("--yes", "--symbol", "ethusdt")
-    assert code == 0 and doc["flat"] is True  # flat for the symbols it was asked about
+    assert code == 0  # the symbols it was asked about are flat
+    assert doc["flat"] is False  # the account is not: BTCUSDT stays open
+    assert doc["covered"] == {"symbols": ["ETHUSDT"], "flat": True}
+    assert doc["untouched"] == {"positions": ["BTCUSDT"], "open_orders": 3}
     assert {p.params["symbol"] for p in binance.order_posts()} == {"ETHUSDT"}
     assert binance.positions[("BTCUSDT", "BOTH")] != 0
 
 
+def test_symbol_report_in_text_and_progress_on_stderr(binance, db_path):
+    binance.positions.clear()
+    binance.algo_orders.clear()
+    binance.orders.clear()
+    binance.position("SOLUSDT", "3")
+    binance.position("BNBUSDT", "0.5")
+    result = invoke("--testnet", "close-all", "--yes", "--symbol", "SOLUSDT")
+    assert result.exit_code == 0, result.output
+    assert "SOLUSDT flat; 1 other position untouched: BNBUSDT" in result.stdout
+    assert "account is FLAT" not in result.stdout
+    progress = result.stderr
+    assert "close-all: reading positions and open orders" in progress
+    assert "close-all: trading halted" in progress
+    assert "close-all: closing SOLUSDT BUY 3" in progress
+    assert progress.index("halted") < progress.index("closing SOLUSDT")
+    result = invoke("--testnet", "close-all", "--yes")
+    assert (
+        result.exit_code == 0 and "account is FLAT: no positions, no open orders" in result.stdout
+    )
+
+
 def test_hedge_mode_closes_each_side(binance, db_path):
+    binance.hedge = True  # LONG and SHORT positions exist only on a hedge-mode account
     binance.positions.clear()
     binance.position("BTCUSDT", "0.02", "LONG")
     binance.position("BTCUSDT", "-0.01", "SHORT")

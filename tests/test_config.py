@@ -24,7 +24,7 @@ def test_defaults_are_the_seeds_values():
         Decimal("1000"),
     )
     assert (s.risk.confidence_threshold, s.risk.max_drawdown_pct) == (Decimal("0.55"), Decimal("4"))
-    assert s.risk.sizing == "risk" and s.risk.pyramiding is False
+    assert s.risk.sizing == "auto" and s.risk.pyramiding is False
     assert s.exchange.margin_mode == "isolated" and s.exchange.name == "binanceusdm"
 
 

@@ -23,7 +23,7 @@ def test_a_ready_machine_passes(binance):
     assert checks["api keys"]["detail"].startswith("BINANCE_API_KEY=test…")  # masked
     assert "test-key-0123456789abcdef" not in str(checks)
     assert checks["key permissions"]["detail"] == "demo trading: no withdrawal permission exists"
-    assert checks["position mode"]["detail"] == "one-way"
+    assert checks["position mode"]["detail"] == "one-way (cache refreshed)"
 
 
 def test_a_skewed_clock_fails_with_the_fix(binance):

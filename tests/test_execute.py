@@ -316,7 +316,9 @@ def test_signal_handling_hold_close_expired_position_threshold_symbol_notional(b
     assert status["hold"] == ("skipped", "HOLD: nothing to do")
     assert status["close"][0] == "executed" and "cancelled 1 protective order" in status["close"][1]
     assert status["old"][0] == "expired"
-    assert status["weak"] == ("rejected", "confidence_threshold: confidence 0.5 < threshold 0.55")
+    assert status["weak"] == ("rejected", "confidence_threshold: confidence 0.5 < threshold 0.55; "
+                              "lower risk.confidence_threshold to accept such signals")  # fmt: skip
+    assert status["old"][1].endswith("qtrader requeue old puts it back with a fresh clock")
     assert (
         status["unlisted"][0] == "rejected" and "FOOUSDT is not a listed" in status["unlisted"][1]
     )
@@ -338,7 +340,9 @@ def test_existing_position_is_not_added_to(binance, db_path):
     pull(BUY)
     code, doc = execute()
     assert code == 0 and doc["signals"][0]["status"] == "skipped"
-    assert doc["signals"][0]["reason"] == "pyramiding: already long BTCUSDT; pyramiding is off"
+    assert doc["signals"][0]["reason"] == (
+        "pyramiding: already long BTCUSDT; pyramiding is off (risk.pyramiding = true adds)"
+    )
     assert binance.order_posts() == []
 
 
@@ -451,7 +455,7 @@ def test_two_entries_for_one_symbol_in_one_run_open_only_one_position(binance, d
     assert status["first"][0] == "executed"
     assert status["second"] == (
         "skipped",
-        "pyramiding: already long BTCUSDT; pyramiding is off",
+        "pyramiding: already long BTCUSDT; pyramiding is off (risk.pyramiding = true adds)",
     )
     assert len(binance.order_posts()) == 1
 

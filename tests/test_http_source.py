@@ -58,7 +58,10 @@ def test_connection_errors_exhaust_the_retries_and_exit_1(db_path):
     code, doc = invoke_json("pull-signals", "--from", URL)
     assert code == 1
     assert len(responses.calls) == 3  # signals.http_retries
-    assert f"cannot fetch signals from {URL} after 3 attempts: ConnectionError" in doc["error"]
+    assert (
+        f"cannot fetch signals from {URL} after 3 attempts: connection refused by " in doc["error"]
+    )
+    assert "Check the --from URL" in doc["error"]
     assert query(db_path, "SELECT outcome, exit_code FROM runs") == [("failed", 1)]
 
 

@@ -34,6 +34,8 @@ SIZING = [
     ("risk, 0.66 confidence: multiplier 1.2", "risk", D("0.66"), None, {}, D("6000")),
     ("notional: max_position_usd", "notional", D("0.7"), None, {"max_position_usd": D("250")}, D("250")),
     ("signal: its position_size_usd", "signal", D("0.7"), D("425"), {}, D("425")),
+    ("auto with a signal size: that size", "auto", D("0.7"), D("60"), {}, D("60")),
+    ("auto without one: risk sizing", "auto", D("0.55"), None, {}, D("5000")),
 ]  # fmt: skip
 
 
@@ -150,7 +152,7 @@ money = st.decimals(
 )
 limits_st = st.builds(
     RiskLimits,
-    sizing=st.sampled_from(["risk", "notional", "signal"]),
+    sizing=st.sampled_from(["auto", "risk", "notional", "signal"]),
     risk_per_trade=st.decimals(min_value=D("0.001"), max_value=D("0.1"), places=3),
     max_leverage=st.integers(1, 125),
     max_position_usd=st.decimals(min_value=D("1"), max_value=D("1e6"), places=2),

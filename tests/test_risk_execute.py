@@ -196,7 +196,10 @@ def test_opposite_signal_close_and_reverse(binance, db_path, monkeypatch):
 def test_profile_presets_set_the_limits_in_one_word(binance, db_path):
     pull({**BUY, "confidence": 0.7})
     code, doc = invoke_json("--testnet", "--profile", "conservative", "execute")
-    assert doc["signals"][0]["reason"] == "confidence_threshold: confidence 0.7 < threshold 0.75"
+    assert doc["signals"][0]["reason"] == (
+        "confidence_threshold: confidence 0.7 < threshold 0.75; "
+        "lower risk.confidence_threshold to accept such signals"
+    )
     pull({**BUY, "intent_id": "agg", "confidence": 0.52, "position_size_usd": 2000})
     code, doc = invoke_json("--testnet", "--profile", "aggressive", "execute")
     assert code == 0 and doc["signals"][0]["status"] == "executed"

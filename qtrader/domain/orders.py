@@ -75,3 +75,42 @@ def client_order_id(signal_id: str, role: Role, attempt: int = 0) -> str:
 def closing_side(position_side: str) -> str:
     """The order side that reduces a long (BUY) or short (SELL) position."""
     return "SELL" if position_side == "BUY" else "BUY"
+
+
+def position_side_for(order_side: str, reduce_only: bool, hedge: bool) -> str | None:
+    """Binance's positionSide for an order: none in one-way mode; in hedge mode the side of the
+    position it opens (BUY → LONG) or reduces (a reduce-only SELL closes a LONG)."""
+    if not hedge:
+        return None
+    opens_long = (order_side == "BUY") != reduce_only
+    return "LONG" if opens_long else "SHORT"
+
+
+# What to do about a Binance rejection, by code. A reason qtrader stores or prints for a
+# rejection ends with one of these.
+REJECTION_FIXES: dict[int, str] = {
+    -2019: "add USDT to the futures wallet, or lower the size or the leverage",
+    -4164: "raise the size to at least the market's minimum notional",
+    -1111: "the market's precision changed: run qtrader execute --refresh-markets",
+    -4014: "the market's tick size changed: run qtrader execute --refresh-markets",
+    -1121: "check the symbol; qtrader execute --refresh-markets reloads the market list",
+    -2021: "the price is already past the trigger: use a stop or target further from the price",
+    -2022: "there is no position left to reduce: run qtrader reconcile",
+    -4061: (
+        "the account's position mode (hedge or one-way) changed: qtrader has re-read it; "
+        "run the command again"
+    ),
+    -4116: "an order with this client id is still open: run qtrader reconcile",
+    -4120: "conditional orders go to the Algo Order API: upgrade ccxt (>= 4.5.27)",
+    -2015: "check BINANCE_API_KEY/SECRET, the key's futures permission and its IP whitelist",
+    -2014: "check BINANCE_API_KEY: it is malformed",
+    -1022: "check BINANCE_API_SECRET: the signature did not verify",
+}
+
+
+def with_fix(code: int | None, message: str) -> str:
+    """The exchange's message, then what to do about it when qtrader knows."""
+    fix = REJECTION_FIXES.get(code) if code is not None else None
+    if not fix or message.endswith(fix):
+        return message
+    return f"{message} — {fix}"

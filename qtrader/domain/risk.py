@@ -23,7 +23,7 @@ HUNDRED = Decimal(100)
 
 @dataclass(frozen=True)
 class RiskLimits:
-    sizing: str = "risk"
+    sizing: str = "auto"  # auto | risk | notional | signal
     risk_per_trade: Decimal = Decimal("0.01")
     max_leverage: int = 3
     max_position_usd: Decimal = Decimal("1000")
@@ -143,7 +143,7 @@ def evaluate(c: Candidate, account: AccountState, limits: RiskLimits) -> Decisio
 
 def _evaluate(c: Candidate, account: AccountState, limits: RiskLimits) -> Decision:
     if account.halted:
-        _reject("halted", f"trading is halted: {account.halted}")
+        _reject("halted", f"trading is halted: {account.halted}; see qtrader status")
     _check_symbol(c, limits)
     _check_confidence(c, limits)
     _check_cooldown(c, account, limits)
@@ -224,16 +224,23 @@ def _skip(rule: str, reason: str, **numbers: Any) -> None:
 
 def _check_symbol(c: Candidate, limits: RiskLimits) -> None:
     if c.symbol in limits.denied_symbols:
-        _reject("denied_symbols", f"{c.symbol} is in risk.denied_symbols")
+        _reject(
+            "denied_symbols",
+            f"{c.symbol} is in risk.denied_symbols; remove it there to trade it",
+        )
     if limits.allowed_symbols and c.symbol not in limits.allowed_symbols:
-        _reject("allowed_symbols", f"{c.symbol} is not in risk.allowed_symbols")
+        _reject(
+            "allowed_symbols",
+            f"{c.symbol} is not in risk.allowed_symbols; add it there to trade it",
+        )
 
 
 def _check_confidence(c: Candidate, limits: RiskLimits) -> None:
     if c.confidence is not None and c.confidence < limits.confidence_threshold:
         _reject(
             "confidence_threshold",
-            f"confidence {c.confidence} < threshold {limits.confidence_threshold}",
+            f"confidence {c.confidence} < threshold {limits.confidence_threshold}; "
+            "lower risk.confidence_threshold to accept such signals",
             confidence=c.confidence,
             threshold=limits.confidence_threshold,
         )
@@ -248,7 +255,8 @@ def _check_cooldown(c: Candidate, account: AccountState, limits: RiskLimits) -> 
         _reject(
             "cooldown_after_stop",
             f"{c.symbol} stopped out {elapsed:.0f} s ago; cooldown is "
-            f"{limits.cooldown_after_stop_s} s",
+            f"{limits.cooldown_after_stop_s} s; send the signal again after it "
+            "(or shorten risk.cooldown_after_stop_s)",
             elapsed_s=round(elapsed),
         )
 
@@ -261,7 +269,8 @@ def _check_drift(c: Candidate, limits: RiskLimits) -> None:
         _skip(
             "price_drift",
             f"price moved {_pct(drift)}% from the signal's {plain(c.signal_price)} to "
-            f"{plain(c.mark_price)}; limit {limits.max_price_drift_pct}%",
+            f"{plain(c.mark_price)}; limit {limits.max_price_drift_pct}%; send a fresh signal "
+            "at today's price (or raise risk.max_price_drift_pct)",
             drift_pct=_pct(drift),
         )
 
@@ -275,12 +284,15 @@ def _check_existing_position(
     side = "long" if held.side == "BUY" else "short"
     if held.side == c.side:
         if not limits.pyramiding:
-            _skip("pyramiding", f"already {side} {c.symbol}; pyramiding is off")
+            _skip(
+                "pyramiding",
+                f"already {side} {c.symbol}; pyramiding is off (risk.pyramiding = true adds)",
+            )
         if held.entries >= limits.max_entries_per_symbol:
             _skip(
                 "max_entries_per_symbol",
                 f"{c.symbol} already has {held.entries} entries; limit "
-                f"{limits.max_entries_per_symbol}",
+                f"{limits.max_entries_per_symbol} (risk.max_entries_per_symbol)",
                 entries=held.entries,
             )
         return "accept", account
@@ -298,7 +310,7 @@ def _check_existing_position(
     _skip(
         "opposite_signal",
         f"a {side} {c.symbol} position is open; opposite signals are "
-        "ignored (risk.opposite_signal)",
+        "ignored (risk.opposite_signal = close or reverse acts on them)",
     )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -309,7 +321,8 @@ def _check_open_positions(c: Candidate, account: AccountState, limits: RiskLimit
     if len(account.holdings) >= limits.max_open_positions:
         _reject(
             "max_open_positions",
-            f"{len(account.holdings)} positions open; limit {limits.max_open_positions}",
+            f"{len(account.holdings)} positions open; limit {limits.max_open_positions}: "
+            "close one, or raise risk.max_open_positions",
             open_positions=len(account.holdings),
         )
 
@@ -322,13 +335,14 @@ def _check_trade_counts(account: AccountState, limits: RiskLimits) -> None:
         _reject(
             "max_trades_per_hour",
             f"{account.entries_last_hour} entries in the last hour; limit "
-            f"{limits.max_trades_per_hour}",
+            f"{limits.max_trades_per_hour}: wait, or raise risk.max_trades_per_hour",
             entries=account.entries_last_hour,
         )
     if limits.max_trades_per_day is not None and account.entries_today >= limits.max_trades_per_day:
         _reject(
             "max_trades_per_day",
-            f"{account.entries_today} entries today (UTC); limit {limits.max_trades_per_day}",
+            f"{account.entries_today} entries today (UTC); limit {limits.max_trades_per_day}: "
+            "wait for the next UTC day, or raise risk.max_trades_per_day",
             entries=account.entries_today,
         )
 
@@ -394,7 +408,11 @@ def _size(
         )
     for rule, room, text in caps:
         if room <= 0:
-            _reject(rule, f"no room left: {text}", room=plain(room))
+            _reject(
+                rule,
+                f"no room left: {text}; close a position, or raise risk.{rule}",
+                room=plain(room),
+            )
         if notional > room:
             notional = room
             explain["capped_by"] = rule
@@ -402,7 +420,8 @@ def _size(
         binding = explain.get("capped_by", "sizing")
         _reject(
             "available_margin" if str(binding).startswith("available") else "sizing",
-            f"nothing left to trade: sized to {plain(notional)} USDT ({binding})",
+            f"nothing left to trade: sized to {plain(notional)} USDT ({binding}); add margin "
+            "to the futures wallet, or close a position",
             equity=account.equity,
             available=account.available,
         )

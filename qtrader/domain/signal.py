@@ -289,11 +289,18 @@ def _action(obj: Mapping[str, Any]) -> Action:
 
 
 def normalise_symbol(value: Any) -> str:
-    """`BTCUSDT`, `btcusdt`, `BTC/USDT` and `BTC/USDT:USDT` all become `BTCUSDT`."""
+    """`BTCUSDT`, `btcusdt`, `BTC/USDT`, `BTC-USDT`, `BTC-USDT-SWAP` and `BTC/USDT:USDT` all
+    become `BTCUSDT`."""
     if not isinstance(value, str):
         raise InvalidSignal(f"symbol must be text, got {_short(value)}")
     text = value.strip().upper()
-    if "/" in text:
+    if "-" in text and "/" not in text:
+        base, _, rest = text.partition("-")
+        quote, _, kind = rest.partition("-")
+        if kind and kind != "SWAP":
+            raise InvalidSignal(f"symbol {value!r} is a dated contract; only perpetuals are traded")
+        text = base + quote
+    elif "/" in text:
         base, _, rest = text.partition("/")
         quote, _, settle = rest.partition(":")
         if "-" in settle:

@@ -16,6 +16,7 @@ from qtrader.domain.market import MarketRules
 from qtrader.domain.numbers import plain
 
 CONFIDENCE_MULTIPLIER_CAP = Decimal("1.5")  # the seeds' sizing: confidence / threshold, capped
+SIZING_METHODS = ("auto", "risk", "notional", "signal")
 
 
 class SizingRejected(ValueError):
@@ -24,7 +25,7 @@ class SizingRejected(ValueError):
 
 @dataclass(frozen=True)
 class SizingInputs:
-    method: str  # risk | notional | signal
+    method: str  # auto | risk | notional | signal
     equity: Decimal
     available: Decimal
     leverage: int
@@ -48,12 +49,16 @@ def target_notional(
     confidence: Decimal | None,
     signal_notional: Decimal | None,
 ) -> tuple[Decimal, dict[str, Any]]:
-    explain: dict[str, Any] = {"method": inputs.method}
-    if inputs.method == "signal":
+    used = method_used(inputs.method, signal_notional)
+    explain: dict[str, Any] = {"method": inputs.method, "used": used}
+    if used == "signal":
         if signal_notional is None:
-            raise SizingRejected("sizing is 'signal' but the signal has no position_size_usd")
+            raise SizingRejected(
+                "sizing is 'signal' but the signal has no position_size_usd; add one to the "
+                "signal or set risk.sizing = auto"
+            )
         notional = signal_notional
-    elif inputs.method == "notional":
+    elif used == "notional":
         notional = inputs.max_position_usd
     else:
         stop_distance = abs(entry_price - stop_price) / entry_price
@@ -82,6 +87,48 @@ def target_notional(
     return notional, explain
 
 
+def method_used(method: str, signal_notional: Decimal | None) -> str:
+    """`auto` trades the signal's own size when it has one, else sizes by risk."""
+    if method == "auto":
+        return "signal" if signal_notional is not None else "risk"
+    return method
+
+
+def sizing_summary(numbers: dict[str, Any], order_notional: Decimal | None) -> dict[str, Any]:
+    """What a user sees of a sizing decision: the notional, the method used (and the one
+    configured), what was asked for, and the cap or rule that bound it (None: nothing did)."""
+    explain = numbers.get("sizing") or {}
+    notional = order_notional if order_notional is not None else explain.get("notional")
+    return {
+        "notional": _q(notional) if notional is not None else None,
+        "method": explain.get("method"),
+        "used": explain.get("used"),
+        "requested": explain.get("notional_requested"),
+        "bound_by": explain.get("capped_by"),
+    }
+
+
+def describe_sizing(summary: dict[str, Any] | None) -> str | None:
+    """One table cell: `signal (auto)`, `risk, capped by max_position_usd 1000`."""
+    if not summary or not summary.get("used"):
+        return None
+    text = summary["used"]
+    if summary.get("method") == "auto":
+        text += " (auto)"
+    if summary.get("bound_by"):
+        text += f", capped by {summary['bound_by']}"
+    return text
+
+
+def smallest_order(price: Decimal, rules: MarketRules) -> Decimal:
+    """The smallest order notional the market accepts at this price (min qty and min notional
+    after rounding to the step)."""
+    quantity = max(
+        rules.min_qty, rules.step_size, round_up(rules.min_notional / price, rules.step_size)
+    )
+    return plain(quantity * price)
+
+
 def order_quantity(notional: Decimal, price: Decimal, rules: MarketRules) -> Decimal:
     """notional ÷ price, rounded down to the step; checked against min qty and min notional."""
     if price <= 0:
@@ -91,14 +138,18 @@ def order_quantity(notional: Decimal, price: Decimal, rules: MarketRules) -> Dec
     if quantity < rules.min_qty or quantity <= 0:
         raise SizingRejected(
             f"{rules.symbol}: {_q(notional)} USDT at {price} is {_q(raw)} contracts, below the "
-            f"minimum quantity {rules.min_qty} (step {rules.step_size})"
+            f"minimum quantity {rules.min_qty} (step {rules.step_size}); minimum notional "
+            f"{rules.min_notional} USDT: the smallest order is {smallest_order(price, rules)} "
+            "USDT; raise the size (position_size_usd, or the risk settings)"
         )
     if rules.max_qty is not None and quantity > rules.max_qty:
         quantity = round_down(rules.max_qty, rules.step_size)
     if quantity * price < rules.min_notional:
         raise SizingRejected(
             f"{rules.symbol}: order notional {_q(quantity * price)} USDT ({quantity} at {price})"
-            f" is below the exchange minimum {rules.min_notional} USDT; raise the size"
+            f" is below the exchange minimum {rules.min_notional} USDT: the smallest order is "
+            f"{smallest_order(price, rules)} USDT; raise the size (position_size_usd, or the "
+            "risk settings)"
         )
     return quantity
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -23,7 +24,7 @@ import ccxt
 import tenacity
 
 from qtrader.domain.market import MarketRules, rules_from_binance
-from qtrader.domain.orders import BINANCE_STATUS, OrderStatus
+from qtrader.domain.orders import BINANCE_STATUS, OrderStatus, position_side_for
 from qtrader.errors import ConfigError
 from qtrader.exchange.port import (
     Account,
@@ -38,14 +39,17 @@ from qtrader.exchange.port import (
     PositionDetail,
     PositionInfo,
 )
+from qtrader.network import describe_network_failure
 from qtrader.secrets import mask
 
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+_REQUEST = re.compile(r"\b(?:GET|POST|PUT|DELETE) (https?://\S+)")
 _MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _NO_CHANGE_CODES = {-4046, -4059, -4028}  # margin type / position side / leverage unchanged
 _AUTH_CODES = {-2014, -2015, -1022, -2008}
 # "Send status unknown; execution status unknown": the order may have been placed
 _OUTCOME_UNKNOWN_CODES = {-1007, -1006}
+POSITION_SIDE_MISMATCH = -4061
 JOURNAL_BODY_LIMIT = 4000
 
 
@@ -130,6 +134,9 @@ class BinanceUsdm:
         if api_url:
             _replace_hosts(self.client, api_url)
         self._rules: dict[str, MarketRules] = {}
+        # The position mode as re-read after a -4061; from then on every order is sent in it
+        # (the caller's cached mode may be up to markets_ttl_s old). None: not re-read.
+        self.refreshed_hedge_mode: bool | None = None
 
     # --- markets and account -------------------------------------------------------------
 
@@ -240,6 +247,23 @@ class BinanceUsdm:
     def place_order(self, request: OrderRequest) -> OrderReport:
         """One POST. Never retried blindly: only a request the exchange certainly did not
         act on (-1021 clock skew, after a resync) is sent again, here, once."""
+        try:
+            return self._place(self._in_known_mode(request))
+        except ExchangeRejected as exc:
+            if exc.code != POSITION_SIDE_MISMATCH:
+                raise
+            # -4061: the account's position mode changed since the caller cached it. The
+            # order was refused, so nothing happened: re-read the mode, send it once more.
+            self.refreshed_hedge_mode = self.hedge_mode()
+            return self._place(self._in_known_mode(request))
+
+    def _in_known_mode(self, request: OrderRequest) -> OrderRequest:
+        if self.refreshed_hedge_mode is None:
+            return request
+        side = position_side_for(request.side, request.reduce_only, self.refreshed_hedge_mode)
+        return replace(request, position_side=side)
+
+    def _place(self, request: OrderRequest) -> OrderReport:
         symbol = self._unified(request.symbol)
         params: dict[str, Any] = {
             "clientOrderId": request.client_order_id,
@@ -407,6 +431,10 @@ def translate(exc: ccxt.BaseError) -> Exception:
         return ExchangeRejected(code, message, kind="not_found")
     if isinstance(exc, ccxt.NoChange) or code in _NO_CHANGE_CODES:
         return ExchangeRejected(code, message, kind="no_change")
+    url = _REQUEST.search(str(exc))
+    network = describe_network_failure(exc, url.group(1) if url else None)
+    if network is not None and (code is None or isinstance(exc, ccxt.NetworkError)):
+        return ExchangeUnavailable(mask(f"Binance did not answer: {network}"))
     if isinstance(exc, ccxt.NetworkError) or code in _OUTCOME_UNKNOWN_CODES:
         return ExchangeUnavailable(f"Binance did not answer properly: {message}")
     if isinstance(exc, ccxt.ExchangeError):

@@ -16,16 +16,21 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from qtrader.domain.market import MarketRules
-from qtrader.domain.orders import OrderStatus
+from qtrader.domain.orders import OrderStatus, with_fix
 from qtrader.errors import QtraderError
 
 
 class ExchangeRejected(QtraderError):
     def __init__(self, code: int | None, message: str, kind: str = "rejected") -> None:
         self.code = code
-        self.exchange_message = message
+        self.exchange_message = message  # as the exchange said it
         self.kind = kind  # rejected | not_found | no_change
-        super().__init__(f"exchange rejected the request ({code}): {message}")
+        super().__init__(f"exchange rejected the request ({code}): {self.reason}")
+
+    @property
+    def reason(self) -> str:
+        """The exchange's message, ending with what to do about it when qtrader knows."""
+        return with_fix(self.code, self.exchange_message)
 
 
 class ExchangeUnavailable(QtraderError):

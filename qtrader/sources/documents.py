@@ -9,13 +9,16 @@ from typing import Any
 from qtrader.domain.signal import RawRecord
 
 LIST_KEYS = ("signals", "intents", "data")  # {"signals": [...]} wrappers
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark, as Windows editors write it
 
 
 def records_from_lines(
     lines: Iterable[bytes], label: str, first_line: int = 1
 ) -> Iterator[RawRecord]:
-    """One record per non-blank line, located as label:line."""
+    """One record per non-blank line, located as label:line; a leading BOM is dropped."""
     for number, line in enumerate(lines, start=first_line):
+        if number == 1:
+            line = line.removeprefix(BOM)
         if line.strip():
             yield RawRecord(location=f"{label}:{number}", payload=line.rstrip(b"\r\n"))
 
@@ -26,6 +29,7 @@ def records_from_document(data: bytes, label: str) -> list[RawRecord]:
     Elements are re-serialised one by one so that a bad element (a NaN, a wrong type)
     is rejected on its own and the good ones still count.
     """
+    data = data.removeprefix(BOM)
     document = _lenient_json(data)
     if document is _NOT_JSON:
         if data.count(b"\n") > 0:

@@ -28,7 +28,7 @@ def file_source(path: Path) -> Source:
     if suffix == ".json":
         return JsonFile(path)
     if suffix == ".csv":
-        return CsvFile(path)
+        return CsvFile(path, _csv_header_delimiter(path))
     raise UsageError(
         f"cannot tell the format of {path}: name it .jsonl, .json or .csv, or pipe it to --from -"
     )
@@ -67,6 +67,7 @@ class JsonFile:
 @dataclass
 class CsvFile:
     path: Path
+    delimiter: str = ","
 
     @property
     def label(self) -> str:
@@ -74,17 +75,18 @@ class CsvFile:
 
     def batches(self, read_cursor: CursorReader) -> Iterator[Batch]:
         # surrogateescape keeps undecodable bytes as evidence; the validator rejects them.
-        with self.path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
-            yield from _chunked(self._records(handle))
+        # utf-8-sig drops a leading byte order mark.
+        with self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            yield from _chunked(self._records(handle, self.delimiter))
 
-    def _records(self, handle: io.TextIOBase) -> Iterator[RawRecord]:
-        reader = csv.DictReader(handle, restkey="__extra__")
+    def _records(self, handle: io.TextIOBase, delimiter: str) -> Iterator[RawRecord]:
+        reader = csv.DictReader(handle, restkey="__extra__", delimiter=delimiter)
         header = reader.fieldnames or []
         for row in reader:
             location = f"{self.label}:{reader.line_num}"
             extra = row.pop("__extra__", None)
             if extra is not None:
-                text = ",".join([*(str(v) for v in row.values()), *extra])
+                text = delimiter.join([*(str(v) for v in row.values()), *extra])
                 yield RawRecord(
                     location=location,
                     payload=text,
@@ -93,6 +95,29 @@ class CsvFile:
                 )
                 continue
             yield RawRecord(location=location, data={k: v for k, v in row.items() if v})
+
+
+CSV_DELIMITERS = (",", ";", "\t", "|")
+CSV_FIELDS = ("symbol", "side", "action")  # a header names at least one of these
+
+
+def _csv_header_delimiter(path: Path) -> str:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        return csv_delimiter(handle.readline(), str(path))
+
+
+def csv_delimiter(header: str, label: str) -> str:
+    """The delimiter of a CSV file, from its header line: the one of `, ; TAB |` that splits it
+    into names qtrader knows. A header it cannot read is a usage error that shows it."""
+    for delimiter in CSV_DELIMITERS:
+        names = {name.strip().strip('"').lower() for name in header.split(delimiter)}
+        if names & set(CSV_FIELDS):
+            return delimiter
+    shown = header.strip()[:80]
+    raise UsageError(
+        f"{label}: cannot read the CSV header {shown!r}: expected column names such as "
+        "symbol,side,position_size_usd separated by one of , ; TAB |; fix the header line"
+    )
 
 
 @dataclass

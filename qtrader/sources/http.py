@@ -15,6 +15,7 @@ import tenacity
 from qtrader import __version__
 from qtrader.config import SignalsSettings
 from qtrader.errors import SourceUnavailable
+from qtrader.network import describe_network_failure
 from qtrader.secrets import redact_url
 from qtrader.sources import Batch, CursorReader
 from qtrader.sources.documents import records_from_document
@@ -70,7 +71,10 @@ class HttpSource:
                     )
                 return self._read_limited(resp)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(type(exc).__name__) from None
+            why = describe_network_failure(
+                exc, self.url, "the --from URL", "QTRADER_SIGNALS_HTTP_TIMEOUT_S"
+            )
+            raise _Transient(why or type(exc).__name__) from None
 
     def _read_limited(self, resp: requests.Response) -> bytes:
         limit = self.settings.http_max_bytes

@@ -50,10 +50,19 @@ class Snapshot:
     positions: list[PositionInfo]
     orders: list[OrderReport]
     algo_orders: list[OrderReport]
+    # with --symbol: what is open on the other symbols, left alone (reported, never touched)
+    untouched_positions: list[PositionInfo] = field(default_factory=list)
+    untouched_orders: int = 0
+    scope: tuple[str, ...] = ()  # the --symbol list; empty: every symbol
 
     @property
     def flat(self) -> bool:
+        """Nothing open among the symbols close-all covers."""
         return not (self.positions or self.orders or self.algo_orders)
+
+    @property
+    def account_flat(self) -> bool:
+        return self.flat and not (self.untouched_positions or self.untouched_orders)
 
     def symbols_with_orders(self, algo: bool) -> list[str]:
         return sorted({o.symbol for o in (self.algo_orders if algo else self.orders) if o.symbol})
@@ -100,16 +109,18 @@ class _Run:
         self.sender = OrderSender(self.exchange, self.batch, self.ctx.now)
 
     def snapshot(self) -> Snapshot:
+        logger.info("close-all: reading positions and open orders from {}", self.exchange.host)
         account = self.exchange.account()
         keep = (lambda s: s in self.only) if self.only else (lambda s: True)
+        orders = self.exchange.open_orders(None, conditional=False)
+        algo_orders = self.exchange.open_orders(None, conditional=True)
         return Snapshot(
             positions=[p for p in account.positions if keep(p.symbol)],
-            orders=[
-                o for o in self.exchange.open_orders(None, conditional=False) if keep(o.symbol)
-            ],
-            algo_orders=[
-                o for o in self.exchange.open_orders(None, conditional=True) if keep(o.symbol)
-            ],
+            orders=[o for o in orders if keep(o.symbol)],
+            algo_orders=[o for o in algo_orders if keep(o.symbol)],
+            untouched_positions=[p for p in account.positions if not keep(p.symbol)],
+            untouched_orders=sum(1 for o in orders + algo_orders if not keep(o.symbol)),
+            scope=tuple(sorted(self.only)),
         )
 
     def one_pass(self, snap: Snapshot, attempt: int) -> None:
@@ -125,6 +136,7 @@ class _Run:
                 self._act(kind, symbol, lambda s=symbol, a=algo: self.exchange.cancel_all(s, a))
 
     def _act(self, kind: str, symbol: str, call: Callable[[], None]) -> None:
+        logger.info("close-all: {} {}", kind.replace("_", " "), symbol)
         try:
             call()
             self.actions.append(Action(kind, symbol, "done", True))
@@ -134,6 +146,7 @@ class _Run:
 
     def _close(self, position: PositionInfo, attempt: int) -> bool:
         hedge_side = position.position_side if position.position_side != "BOTH" else None
+        logger.info("close-all: closing {} {} {}", position.symbol, position.side, position.qty)
         key = f"close-all:{self.ctx.run_id}:{position.symbol}:{position.position_side}"
         cid = client_order_id(key, Role.EXIT, attempt)
         request = OrderRequest(
@@ -234,6 +247,7 @@ def _halt(ctx: RunContext, batch: WriteBatch, plan: Snapshot) -> None:
             "resume",
             {"positions": len(plan.positions)},
         )
+    logger.info("close-all: trading halted (kill switch); cancelling and closing")
     batch.event(
         "close_all_started",
         "critical",
@@ -255,6 +269,32 @@ def _flatten(run: _Run, snap: Snapshot, wait_s: float) -> Snapshot:
     return snap
 
 
+def _order_symbols(snap: Snapshot) -> set[str]:
+    return {o.symbol for o in snap.orders + snap.algo_orders if o.symbol}
+
+
+def coverage(final: Snapshot, symbols: list[str]) -> dict[str, Any]:
+    """Exactly what close-all covered and what it left alone, as one line and as data:
+    `SOLUSDT flat; 1 other position untouched: BNBUSDT`."""
+    others = sorted({p.symbol for p in final.untouched_positions})
+    untouched = {"positions": others, "open_orders": final.untouched_orders}
+    if final.account_flat:
+        text = "account is FLAT: no positions, no open orders"
+    elif final.flat:
+        text = f"{', '.join(symbols) or 'the symbols asked for'} flat"
+    else:
+        text = (
+            f"NOT flat: {len(final.positions)} position(s), "
+            f"{len(final.orders) + len(final.algo_orders)} order(s) left"
+        )
+    if others:
+        n = len(final.untouched_positions)
+        text += f"; {n} other position{'s' if n != 1 else ''} untouched: {', '.join(others)}"
+    if final.untouched_orders:
+        text += f"; {final.untouched_orders} order(s) on other symbols untouched"
+    return {"symbols": symbols, "untouched": untouched, "text": text}
+
+
 def _result(
     exchange: Exchange,
     plan: Snapshot,
@@ -264,6 +304,9 @@ def _result(
     halted: bool,
 ) -> Result:
     columns = ["action", "symbol", "qty", "avg_price", "result"]
+    covered = coverage(
+        final, list(plan.scope) or sorted({p.symbol for p in plan.positions} | _order_symbols(plan))
+    )
     rows = [
         [a.kind, a.symbol, a.qty, a.avg_price, a.detail if a.ok else f"FAILED: {a.detail}"]
         for a in actions
@@ -275,7 +318,9 @@ def _result(
             "exchange": exchange.host,
             "dry_run": dry_run,
             "halted": halted,
-            "flat": final.flat,
+            "flat": final.account_flat,  # the whole account, not only the covered symbols
+            "covered": {"symbols": covered["symbols"], "flat": final.flat},
+            "untouched": covered["untouched"],
             "plan": plan.describe(),
             "actions": [a.__dict__ for a in actions],
             "left": left,
@@ -287,9 +332,9 @@ def _result(
         lines=[
             f"close-all · exchange {exchange.host}"
             + (" · DRY RUN" if dry_run else " · trading HALTED until `qtrader resume`"),
-            "account is FLAT: no positions, no open orders"
-            if final.flat and not dry_run
-            else f"open: {len(final.positions)} position(s), "
+            covered["text"]
+            if not dry_run
+            else f"would cover: {len(final.positions)} position(s), "
             f"{len(final.orders) + len(final.algo_orders)} order(s)",
         ],
         summary={"flat": final.flat, "actions": len(actions), "dry_run": dry_run},

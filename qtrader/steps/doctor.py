@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from qtrader.domain.numbers import plain
 from qtrader.errors import ExitCode, QtraderError
 from qtrader.exchange import KEY_VARS, open_exchange
-from qtrader.output import Result, Table
+from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
+from qtrader.store.exchange_cache import cached_hedge_mode, forget_symbol_setups, save_hedge_mode
 from qtrader.store.migrations import available
 from qtrader.store.risk_state import get_halt
 
@@ -31,7 +33,13 @@ class Check:
 
 
 def doctor(ctx: RunContext) -> Result:
-    checks = [_database(ctx), _halt(ctx), *_exchange_checks(ctx), *_source_checks()]
+    checks = [
+        *_setup(ctx),
+        _database(ctx),
+        _halt(ctx),
+        *_exchange_checks(ctx),
+        *_source_checks(),
+    ]
     failed = [c for c in checks if c.status == "FAIL"]
     result = Result(
         data={"checks": [asdict(c) for c in checks], "failed": len(failed)},
@@ -50,12 +58,26 @@ def doctor(ctx: RunContext) -> Result:
     return result
 
 
+def _setup(ctx: RunContext) -> list[Check]:
+    """What this run is pointed at: the mode and the settings file (`qtrader config` has all)."""
+    config = ctx.settings.config_file
+    return [
+        Check("mode", "PASS", mode_label(ctx.mode)),
+        Check(
+            "config file",
+            "PASS",
+            str(Path(config).resolve()) if config else "none: defaults and QTRADER_* environment",
+        ),
+    ]
+
+
 def _database(ctx: RunContext) -> Check:
     latest = max(v for v, _, _ in available())
     row = ctx.store.fetchone("SELECT max(version) FROM schema_version")
     version = row[0] if row else None
     if version == latest:
-        return Check("database", "PASS", f"{ctx.store.path} writable, schema version {version}")
+        where = Path(ctx.store.path).resolve()
+        return Check("database", "PASS", f"{where} writable, schema version {version}")
     return Check(
         "database",
         "FAIL",
@@ -102,19 +124,47 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
         exchange = open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
     except QtraderError as exc:
         return [*checks, Check("exchange", "FAIL", str(exc), "see the message")]
+    checks.append(Check("api url", "PASS", _api_url(ctx, exchange.host)))
     checks.append(_guarded("clock", lambda: _clock(exchange)))
-    checks.append(_guarded("futures account", lambda: _account(exchange)))
-    checks.append(_guarded("key permissions", lambda: _permissions(exchange)))
-    checks.append(_guarded("position mode", lambda: _position_mode(exchange)))
+    account = _guarded("futures account", lambda: _account(exchange))
+    checks.append(account)
+    if account.status == "FAIL" and "refused the API key" in account.detail:
+        checks.append(
+            Check(
+                "key permissions",
+                "FAIL",
+                "not usable: Binance refused the key (see futures account)",
+                "fix the key first (BINANCE_API_KEY/SECRET, futures permission, IP whitelist)",
+            )
+        )
+    elif account.status == "FAIL":
+        checks.append(
+            Check(
+                "key permissions",
+                "WARN",
+                "not checked: the futures account could not be read (see futures account)",
+                "fix that first, then run doctor again",
+            )
+        )
+    else:
+        checks.append(_guarded("key permissions", lambda: _permissions(exchange)))
+    checks.append(_guarded("position mode", lambda: _position_mode(ctx, exchange)))
+    forgotten = forget_symbol_setups(ctx.store, mode)
     checks.append(
         Check(
             "margin mode",
             "PASS",
-            f"{ctx.settings.exchange.margin_mode} (set per symbol on its first trade)",
+            f"{ctx.settings.exchange.margin_mode} (set per symbol on its next trade"
+            + (f"; {forgotten} cached symbol set-up(s) cleared)" if forgotten else ")"),
         )
     )
     checks.append(_markets_cache(ctx))
     return checks
+
+
+def _api_url(ctx: RunContext, host: str) -> str:
+    origin = ctx.settings.origins.get("exchange.api_url")
+    return host + (f" (exchange.api_url from {origin[1]})" if origin else "")
 
 
 def _paper(ctx: RunContext) -> Check:
@@ -147,12 +197,15 @@ def _fix_for(message: str) -> str:
 
 def _clock(exchange: Any) -> Check:
     skew = exchange.sync_clock()
-    detail = f"local clock is {skew:+d} ms off the exchange (qtrader corrects for it)"
+    detail = f"local clock is {skew:+d} ms off the exchange"
     if abs(skew) > MAX_SKEW_MS:
         return Check(
-            "clock", "FAIL", detail, "install and run an NTP client (chrony, systemd-timesyncd)"
+            "clock",
+            "FAIL",
+            f"{detail}, more than the {MAX_SKEW_MS} ms allowed: this clock is drifting",
+            "install and run an NTP client (chrony, systemd-timesyncd)",
         )
-    return Check("clock", "PASS", detail)
+    return Check("clock", "PASS", f"{detail}; requests are signed with the exchange's time")
 
 
 def _account(exchange: Any) -> Check:
@@ -194,9 +247,17 @@ def _permissions(exchange: Any) -> Check:
     return Check("key permissions", "PASS", "futures on, withdrawals off, IP restricted")
 
 
-def _position_mode(exchange: Any) -> Check:
+def _position_mode(ctx: RunContext, exchange: Any) -> Check:
+    """Read fresh from the exchange, and the cache execute uses is updated with it."""
     hedge = exchange.hedge_mode()
-    return Check("position mode", "PASS", "hedge (dual-side)" if hedge else "one-way")
+    cached = cached_hedge_mode(ctx.store, ctx.mode, ctx.settings.exchange.markets_ttl_s)
+    save_hedge_mode(ctx.store, ctx.mode, hedge)
+    detail = "hedge (dual-side)" if hedge else "one-way"
+    if cached is not None and cached != hedge:
+        detail += f" (changed: the cache said {'hedge' if cached else 'one-way'}; updated)"
+    else:
+        detail += " (cache refreshed)"
+    return Check("position mode", "PASS", detail)
 
 
 def _markets_cache(ctx: RunContext) -> Check:

@@ -49,7 +49,9 @@ from qtrader.domain.protection import Resting, resting_from_raw
 from qtrader.domain.risk import AccountState, Candidate, evaluate
 from qtrader.domain.sizing import (
     SizingRejected,
+    describe_sizing,
     order_quantity,
+    sizing_summary,
     stop_price_for,
     take_profit_price_for,
 )
@@ -109,6 +111,7 @@ class SignalRow:
     signal_ts: Any
     received_at: Any
     status: str
+    requeued_at: Any = None  # `qtrader requeue` restarts the TTL clock here
 
 
 @dataclass
@@ -122,6 +125,14 @@ class Outcome:
     take_profit: Decimal | None = None
     orders: list[str] = field(default_factory=list)
     failure: bool = False  # makes the run exit 1 (an order failed, a position had to be closed)
+    sizing: dict[str, Any] | None = None  # domain.sizing.sizing_summary of the decision
+
+    @property
+    def notional(self) -> Decimal | None:
+        """What was traded (filled quantity × average price), else what was planned."""
+        if self.quantity is not None and self.avg_price is not None:
+            return plain((self.quantity * self.avg_price).quantize(Decimal("0.01")))
+        return self.sizing["notional"] if self.sizing else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +146,8 @@ class Outcome:
             "stop_loss": self.stop_loss,
             "take_profit": self.take_profit,
             "orders": self.orders,
+            "notional": self.notional,
+            "sizing": self.sizing,
         }
 
 
@@ -245,6 +258,7 @@ class _Execution:
         self.grace_s = float(ctx.settings.exchange.unknown_order_grace_s)
         self.halt: Halted | None = None  # new entries wait; protection and closes go on
         self._resuming: set[int] = set()  # signals a previous run left in flight
+        self.sizing: dict[int, dict[str, Any]] = {}  # signal seq → sizing_summary, for output
 
     # --- once per run --------------------------------------------------------------------
 
@@ -266,8 +280,26 @@ class _Execution:
             self.halt = halt
 
     def commit(self) -> None:
+        self._remember_position_mode()
         self.batch.exchange_calls(self.exchange.journal())
         self.batch.commit(self.store)
+
+    def _remember_position_mode(self) -> None:
+        """The adapter re-read the position mode after a -4061: cache it, and use it."""
+        refreshed = getattr(self.exchange, "refreshed_hedge_mode", None)
+        if refreshed is None or refreshed == self.hedge:
+            return
+        was = "hedge" if self.hedge else "one-way"
+        now = "hedge" if refreshed else "one-way"
+        self._event(
+            "position_mode_changed",
+            "warning",
+            None,
+            f"the account's position mode changed from {was} to {now} (-4061); re-read and cached",
+            {"hedge": refreshed},
+        )
+        self.hedge = refreshed
+        save_hedge_mode(self.store, self.mode, refreshed)
 
     # --- pending signals: decide all, commit the entries, then send ----------------------
 
@@ -286,7 +318,7 @@ class _Execution:
                 outcomes[signal.seq] = abort.outcome
         if self.dry_run:
             outcomes |= {s.seq: self._would(s, plan) for s, plan in accepted}
-            return [outcomes[s.seq] for s in signals]
+            return [self._with_sizing(outcomes[s.seq]) for s in signals]
         entries = self._write_entries(
             [(s, p) for s, p in accepted if isinstance(p, dict)], outcomes
         )
@@ -303,7 +335,11 @@ class _Execution:
             for signal, _ in todo:
                 if signal.seq not in outcomes:
                     outcomes[signal.seq] = self._not_sent(signal, entries.get(signal.seq))
-        return [outcomes[s.seq] for s in signals]
+        return [self._with_sizing(outcomes[s.seq]) for s in signals]
+
+    def _with_sizing(self, outcome: Outcome) -> Outcome:
+        outcome.sizing = self.sizing.get(outcome.signal.seq)
+        return outcome
 
     def _run(self, signal: SignalRow, plan: Any, entries: dict[int, str]) -> Outcome:
         if plan == CLOSE:
@@ -333,7 +369,10 @@ class _Execution:
             self._finish(signal, "skipped", "HOLD: nothing to do", "skip", {"rule": "hold"})
         if self._expired(signal):
             age = self._age_s(signal)
-            reason = f"signal is {age:.0f} s old; signal_ttl_s is {self.settings.risk.signal_ttl_s}"
+            reason = (
+                f"signal is {age:.0f} s old; signal_ttl_s is {self.settings.risk.signal_ttl_s}; "
+                f"qtrader requeue {signal.signal_id} puts it back with a fresh clock"
+            )
             self._finish(
                 signal, "expired", reason, "expire", {"rule": "signal_ttl_s", "age_s": age}
             )
@@ -358,6 +397,8 @@ class _Execution:
             mark_price=self._drift_mark(signal),
         )
         decision = evaluate(candidate, self.state, self.limits)
+        if "sizing" in decision.numbers:
+            self.sizing[signal.seq] = sizing_summary(decision.numbers, None)
         detail = {"rule": decision.rule, **decision.numbers, "price": price}
         if decision.outcome == "reject":
             self._finish(
@@ -380,6 +421,7 @@ class _Execution:
         except SizingRejected as exc:
             self._reject(signal, "min_order", str(exc), {**decision.numbers, "price": price})
         self._check_notional_at_mark(signal, quantity, rules, {**decision.numbers, "price": price})
+        self.sizing[signal.seq] = sizing_summary(decision.numbers, quantity * price)
         leverage = decision.leverage
         margin = quantity * price / leverage
         plan = {
@@ -464,7 +506,7 @@ class _Execution:
             try:
                 self._set_up_symbol(signal.symbol, plan["leverage"])
             except ExchangeRejected as exc:
-                reason = f"could not set leverage/margin mode ({exc.code}): {exc.exchange_message}"
+                reason = f"could not set leverage/margin mode ({exc.code}): {exc.reason}"
                 outcomes[signal.seq] = self._finish_quietly(signal, "rejected", reason, plan)
                 continue
             except ExchangeUnavailable as exc:
@@ -773,7 +815,8 @@ class _Execution:
             self._reject(
                 signal,
                 "market",
-                f"{signal.symbol} is not a listed USDⓈ-M perpetual on {self.exchange.host}",
+                f"{signal.symbol} is not a listed USDⓈ-M perpetual on {self.exchange.host}; "
+                "check the symbol (execute --refresh-markets reloads the list)",
             )
         assert rules is not None
         if not rules.trading:
@@ -786,7 +829,10 @@ class _Execution:
         price = self.marks.get(signal.symbol)
         if price is None:
             self._reject(
-                signal, "price", f"no price for {signal.symbol}: the signal has none, no mark price"
+                signal,
+                "price",
+                f"no price for {signal.symbol}: the signal has none and the exchange gave no "
+                "mark price; give the signal an entry_price",
             )
         assert price is not None
         return price
@@ -815,6 +861,7 @@ class _Execution:
     ) -> OrderRequest:
         """The request for one of the signal's orders. One-way mode: everything but the entry
         is reduce-only. Hedge mode: the leg (positionSide) says which position it acts on."""
+        self._remember_position_mode()
         position_side = None
         if self.hedge:
             opened_by = signal.action if role is Role.ENTRY else closing_side(side)
@@ -827,7 +874,7 @@ class _Execution:
             side=side,
             quantity=qty,
             client_order_id=cid,
-            reduce_only=role is not Role.ENTRY and not self.hedge,
+            reduce_only=role is not Role.ENTRY,  # hedge mode: sent as positionSide instead
             position_side=position_side,
             trigger_price=trigger,
             kind=kind,
@@ -863,7 +910,8 @@ class _Execution:
         self.batch.event(kind, severity, symbol, message, data)
 
     def _age_s(self, signal: SignalRow) -> float:
-        return (self.ctx.now() - (signal.signal_ts or signal.received_at)).total_seconds()
+        clock_start = signal.requeued_at or signal.signal_ts or signal.received_at
+        return (self.ctx.now() - clock_start).total_seconds()
 
     def _expired(self, signal: SignalRow) -> bool:
         return self._age_s(signal) > self.settings.risk.signal_ttl_s
@@ -880,6 +928,8 @@ def _result(exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: b
         "avg_price",
         "stop_loss",
         "take_profit",
+        "notional",
+        "sizing",
         "orders / reason",
     ]
     rows = [
@@ -892,6 +942,8 @@ def _result(exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: b
             o.avg_price,
             o.stop_loss,
             o.take_profit,
+            o.notional,
+            describe_sizing(o.sizing),
             o.reason or " ".join(o.orders),
         ]
         for o in outcomes

@@ -35,6 +35,13 @@ from qtrader.store.db import Store
 from qtrader.store.orders import OrderRow, request_columns
 
 DUPLICATE_ID_CODES = {-4015, -4116}  # client order id already used: an earlier copy landed
+ROLE_NAMES = {
+    Role.ENTRY: "entry",
+    Role.STOP_LOSS: "stop-loss",
+    Role.TAKE_PROFIT: "take-profit",
+    Role.EXIT: "close",
+    Role.REVERSE_EXIT: "close",
+}
 
 
 def look_up(exchange: Exchange, symbol: str, cid: str, conditional: bool) -> Lookup:
@@ -71,6 +78,7 @@ class OrderSender:
         self.now = now
         self.facts: dict[str, OrderFacts] = {}
         self.requests: dict[str, OrderRequest] = {}
+        self.roles: dict[str, Role] = {}
 
     # --- rows ----------------------------------------------------------------------------
 
@@ -106,6 +114,7 @@ class OrderSender:
                 **columns,
             )
         self.requests[request.client_order_id] = request
+        self.roles[request.client_order_id] = role
         if maybe_sent:
             self.facts[request.client_order_id] = OrderFacts(OrderStatus.UNKNOWN)
         else:  # not sent yet: the first send is certainly the only copy
@@ -128,6 +137,7 @@ class OrderSender:
             self.facts[row.client_order_id] = facts
         if request is not None:
             self.requests[row.client_order_id] = request
+        self.roles[row.client_order_id] = Role(row.role)
         return facts
 
     def not_sent(self, cid: str) -> None:
@@ -159,16 +169,12 @@ class OrderSender:
                 error_code=exc.code,
                 error=exc.exchange_message,
             )
-            return self._set(
-                cid,
-                replace(
-                    before,
-                    status=OrderStatus.REJECTED,
-                    sends=sends,
-                    error_code=exc.code,
-                    error=str(exc),
-                ),
+            what = ROLE_NAMES.get(self.roles.get(cid, Role.ENTRY), "order")
+            error = f"exchange rejected the {what} ({exc.code}): {exc.reason}"
+            facts = replace(
+                before, status=OrderStatus.REJECTED, sends=sends, error_code=exc.code, error=error
             )
+            return self._set(cid, facts)
         except ExchangeUnavailable as exc:
             return self._unknown(cid, before, sends, str(exc), isinstance(exc, NotSentError))
         record_answer(self.batch, cid, report)

@@ -136,6 +136,11 @@ class WriteBatch:
             self._write(store)
         self.__init__(self.run_id, self.mode)  # type: ignore[misc]
 
+    def write_within(self, store: Store) -> None:
+        """Everything buffered, inside a transaction the caller holds; then the buffer is empty."""
+        self._write(store)
+        self.__init__(self.run_id, self.mode)  # type: ignore[misc]
+
     def _has_writes(self) -> bool:
         return any(
             (

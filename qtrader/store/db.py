@@ -116,6 +116,9 @@ def _connect_waiting(path: Path, lock_timeout: float, read_only: bool) -> duckdb
             raise _open_error(path, str(exc)) from None
 
 
+_READ_ONLY_MARKERS = ("Permission denied", "Read-only file system", "read-only")
+
+
 def _holder(message: str) -> str:
     marker = "(PID "
     if marker in message:
@@ -127,4 +130,10 @@ def _open_error(path: Path, message: str) -> QtraderError:
     first_line = message.splitlines()[0] if message else "unknown error"
     if "not a valid DuckDB database" in message or "Invalid Input Error" in message:
         return UsageError(f"{path} is not a qtrader DuckDB file ({first_line}); check --db")
+    if any(marker in message for marker in _READ_ONLY_MARKERS):
+        return UsageError(
+            f"cannot write the database {path.resolve()} ({first_line}): every command records "
+            "its run there. Make the file and its folder writable by this user (chmod u+w), or "
+            "point --db/QTRADER_DB at a writable copy"
+        )
     return QtraderError(f"cannot open database {path}: {first_line}")

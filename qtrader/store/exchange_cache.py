@@ -38,6 +38,13 @@ def save_hedge_mode(store: Store, mode: str, hedge: bool) -> None:
     set_state(store, f"position_mode:{mode}", {"hedge": hedge, "checked_at": utcnow().isoformat()})
 
 
+def forget_symbol_setups(store: Store, mode: str) -> int:
+    """Drop the per-symbol margin mode and leverage memory: the next trade sets them again."""
+    row = store.fetchone("SELECT count(*) FROM symbol_setup WHERE mode = ?", [mode])
+    store.execute("DELETE FROM symbol_setup WHERE mode = ?", [mode])
+    return int(row[0]) if row else 0
+
+
 def save_symbol_setup(store: Store, mode: str, symbol: str, leverage: int, margin: str) -> None:
     store.execute(
         "INSERT INTO symbol_setup VALUES (?, ?, ?, ?, ?) ON CONFLICT (mode, symbol) DO UPDATE "

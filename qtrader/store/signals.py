@@ -100,5 +100,5 @@ def counts_by_status(store: Store) -> dict[str, int]:
 
 SIGNAL_FIELDS = (
     "seq, signal_id, symbol, action, confidence, position_size_usd, leverage, entry_price, "
-    "stop_loss, take_profit, signal_ts, received_at, status"
+    "stop_loss, take_profit, signal_ts, received_at, status, requeued_at"
 )

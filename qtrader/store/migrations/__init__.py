@@ -48,6 +48,10 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
             raise
         conn.execute("COMMIT")
         applied.append(name)
+    if applied:
+        # Schema changes go into the file now, not the WAL: DuckDB 1.x cannot replay an
+        # ALTER TABLE from the WAL when the next open is read-only (after a crash).
+        conn.execute("CHECKPOINT")
     apply_views(conn)
     return applied
 

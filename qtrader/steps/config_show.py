@@ -1,0 +1,94 @@
+"""config: every setting in effect, its value and where it came from; secrets masked.
+
+Sources, weakest first: default → profile → file (qtrader.toml / --config) → env
+(QTRADER_<SECTION>_<KEY>, QTRADER_API_URL, the seeds' names) → flag (--paper/--testnet/--live).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from qtrader.config import DEFAULT_CONFIG_FILE, DEFAULT_DB
+from qtrader.exchange import KEY_VARS
+from qtrader.output import Result, Table
+from qtrader.steps import RunContext
+
+
+def show_config(ctx: RunContext) -> Result:
+    settings = ctx.settings
+    context = [
+        _row("db", str(Path(ctx.store.path).resolve()), *_db_source(ctx.store.path)),
+        _row("config_file", _abs(settings.config_file), *_config_source(settings.config_file)),
+        _row("profile", settings.profile, *_profile_source(settings.profile)),
+        *_keys(),
+    ]
+    rows = context + settings.effective()
+    changed = [r for r in rows if r["source"] != "default"]
+    return Result(
+        data={"settings": rows},
+        lines=[
+            f"{len(rows)} settings; {len(changed)} not at their default. Sources: default, "
+            "profile, file, env, flag"
+        ],
+        tables=[
+            Table(
+                "settings in effect",
+                ["setting", "value", "source", "where"],
+                [[r["setting"], _shown(r["value"]), r["source"], r["where"]] for r in rows],
+            )
+        ],
+    )
+
+
+def _row(setting: str, value: Any, source: str, where: str) -> dict[str, Any]:
+    return {"setting": setting, "value": value, "source": source, "where": where, "env": None}
+
+
+def _abs(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
+
+
+def _db_source(path: str) -> tuple[str, str]:
+    if os.environ.get("QTRADER_DB") == path:
+        return "env", "QTRADER_DB"
+    if path == DEFAULT_DB:
+        return "default", ""
+    return "flag", "--db"
+
+
+def _config_source(path: str | None) -> tuple[str, str]:
+    if path is None:
+        return "default", f"no {DEFAULT_CONFIG_FILE} here"
+    if os.environ.get("QTRADER_CONFIG") == path:
+        return "env", "QTRADER_CONFIG"
+    if path == DEFAULT_CONFIG_FILE:
+        return "default", f"./{DEFAULT_CONFIG_FILE}"
+    return "flag", "--config"
+
+
+def _profile_source(profile: str | None) -> tuple[str, str]:
+    if profile is None:
+        return "default", ""
+    if os.environ.get("QTRADER_PROFILE") == profile:
+        return "env", "QTRADER_PROFILE"
+    return "flag", "--profile (or profile = in the file)"
+
+
+def _keys() -> list[dict[str, Any]]:
+    rows = []
+    for key_var, secret_var in KEY_VARS:
+        key, secret = os.environ.get(key_var, ""), os.environ.get(secret_var, "")
+        if key or secret:
+            shown = f"{key[:4]}…" if key else "(not set)"
+            rows.append(_row("api_key", shown, "env", key_var))
+            rows.append(_row("api_secret", "***" if secret else "(not set)", "env", secret_var))
+            return rows
+    return [_row("api_key", "(not set)", "default", "BINANCE_API_KEY / BINANCE_API_SECRET")]
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return ", ".join(value) or "(empty)"
+    return value
