@@ -19,7 +19,7 @@ sent, so resuming always looks a protective order up by client id before sending
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +36,7 @@ from qtrader.domain.sizing import (
     stop_price_for,
     take_profit_price_for,
 )
-from qtrader.errors import ExitCode, Halted
+from qtrader.errors import ExitCode
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
     Account,
@@ -49,8 +49,9 @@ from qtrader.exchange.port import (
 )
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
+from qtrader.steps.halting import halted_message, refuse_if_halted
 from qtrader.steps.markets import load_markets
-from qtrader.steps.risk_gate import account_state, how_it_lifts, risk_limits, trip_breakers
+from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
 from qtrader.steps.sending import find_order, record_answer
 from qtrader.store.batch import WriteBatch
 from qtrader.store.exchange_cache import (
@@ -60,10 +61,6 @@ from qtrader.store.exchange_cache import (
     symbol_setups,
 )
 from qtrader.store.orders import OrderRow, get_order, orders_of_signal, request_columns
-from qtrader.store.risk_state import (
-    drop_halt,
-    get_halt,
-)
 from qtrader.store.signals import SIGNAL_FIELDS
 
 PROTECTION_ATTEMPTS = 3
@@ -130,7 +127,7 @@ def execute(
     refresh_markets: bool = False,
     exchange: Exchange | None = None,
 ) -> Result:
-    refuse_if_halted(ctx)
+    entry_halts = refuse_if_halted(ctx, dry_run)  # halts left here stop new entries only
     exchange = exchange or open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
     header = f"execute · {ctx.mode.upper()} · exchange {exchange.host}"
     logger.info(header)
@@ -139,6 +136,7 @@ def execute(
     if not in_flight and not pending:
         return _result(exchange, [], header, dry_run)
     run = _Execution(ctx, exchange, dry_run)
+    run.entry_halts = entry_halts
     try:
         run.prepare(refresh_markets)
         outcomes = [run.resume(signal) for signal in in_flight]
@@ -146,29 +144,6 @@ def execute(
     finally:
         run.commit()
     return _result(exchange, outcomes, header, dry_run)
-
-
-def refuse_if_halted(ctx: RunContext) -> None:
-    """Exit 3 while a halt holds. A daily-loss halt lifts itself on the next UTC day."""
-    halt = get_halt(ctx.store)
-    if not halt:
-        return
-    today = ctx.now().date().isoformat()
-    if halt.get("clears") == "next_utc_day" and halt.get("day", today) < today:
-        drop_halt(ctx.store)
-        batch = WriteBatch(ctx.run_id, ctx.mode)
-        batch.event(
-            "halt_cleared",
-            "info",
-            None,
-            f"daily-loss halt of {halt['day']} lifted: a new UTC day",
-            halt,
-        )
-        batch.commit(ctx.store)
-        logger.info("daily-loss halt of {} lifted: a new UTC day", halt["day"])
-        return
-    reason = halt.get("reason", "no reason recorded")
-    raise Halted(f"trading is halted: {reason}; {how_it_lifts(halt.get('clears'))}")
 
 
 def _signals(ctx: RunContext, status: str, limit: int | None) -> list[SignalRow]:
@@ -200,6 +175,7 @@ class _Execution:
         self.setups: dict[str, tuple[int, str]] = {}
         self.limits = risk_limits(ctx.settings)
         self.state: AccountState | None = None  # what risk sees; grows with this run's entries
+        self.entry_halts: list = []  # halts that stop new entries only (exchange_unhealthy)
         self._requests: dict[str, OrderRequest] = {}  # rows written this run
 
     # --- once per run --------------------------------------------------------------------
@@ -217,6 +193,8 @@ class _Execution:
         self.setups = symbol_setups(self.store, self.mode)
         self.state = account_state(self.ctx, self.account)
         trip_breakers(self.ctx, self.state, self.limits, self.batch)
+        if self.entry_halts:
+            self.state = replace(self.state, halted=halted_message(self.entry_halts))
 
     def commit(self) -> None:
         self.batch.exchange_calls(self.exchange.journal())
