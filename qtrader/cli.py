@@ -177,7 +177,15 @@ def _mode(options: dict[str, Any]) -> str | None:
     return chosen[0] if chosen else None
 
 
-def _run(ctx: typer.Context, command: str, step: Callable[[Any], Any], **params: Any) -> None:
+def _run(
+    ctx: typer.Context,
+    command: str,
+    step: Callable[[Any], Any],
+    sandbox: bool = False,
+    read_only: bool = False,
+    **params: Any,
+) -> None:
+    """`sandbox`: the run writes nothing to the database (dry runs, sql)."""
     from qtrader.runner import Invocation, run
 
     options = ctx.obj
@@ -193,6 +201,8 @@ def _run(ctx: typer.Context, command: str, step: Callable[[Any], Any], **params:
         as_json=bool(options["json"]),
         log_level=level.value if isinstance(level, LogLevel) else str(level),
         lock_timeout=float(options["lock_timeout"]),
+        sandbox=sandbox,
+        read_only=read_only,
     )
     raise typer.Exit(run(invocation, step))
 
@@ -238,7 +248,10 @@ def execute(
     ] = None,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Compute every decision and order; send no order."),
+        typer.Option(
+            "--dry-run",
+            help="Compute every decision and order; send no order, write nothing, never halt.",
+        ),
     ] = False,
     refresh_markets: Annotated[
         bool,
@@ -252,6 +265,7 @@ def execute(
         ctx,
         "execute",
         lambda run_ctx: step(run_ctx, max_signals, dry_run, refresh_markets),
+        sandbox=dry_run,
         max=max_signals,
         dry_run=dry_run,
         refresh_markets=refresh_markets,
@@ -319,7 +333,9 @@ def sql(
     """Run a read-only SQL query against the database (views: v_trades, v_daily_pnl, …)."""
     from qtrader.steps.sql import run_query as step
 
-    _run(ctx, "sql", lambda run_ctx: step(run_ctx, query), query=query)
+    _run(
+        ctx, "sql", lambda run_ctx: step(run_ctx, query), sandbox=True, read_only=True, query=query
+    )
 
 
 @app.command("close-all")
@@ -347,6 +363,7 @@ def close_all(
         ctx,
         "close-all",
         lambda run_ctx: step(run_ctx, symbols, dry_run, yes, confirm),
+        sandbox=dry_run,
         symbols=symbols or [],
         dry_run=dry_run,
         yes=yes,

@@ -25,6 +25,7 @@ from qtrader.output import Result, render, render_error
 from qtrader.secrets import mask, redact_url
 from qtrader.steps import RunContext
 from qtrader.store import Store, open_store
+from qtrader.store.db import open_sandbox
 from qtrader.store.runs import finish_run, set_run_mode, start_run
 
 INTERRUPTED = 130
@@ -46,13 +47,18 @@ class Invocation:
     as_json: bool = False
     log_level: str = "info"
     lock_timeout: float = 30.0
+    sandbox: bool = False  # write nothing: one transaction, rolled back; no runs row
+    read_only: bool = False  # with sandbox: a read-only connection too
 
 
 def run(invocation: Invocation, step: Step) -> int:
     setup_logging(invocation.log_level, os.environ.get("QTRADER_LOG_FILE") or None)
     header: dict[str, Any] = {"command": invocation.command, "mode": None, "run_id": None}
     try:
-        store = open_store(invocation.db, invocation.lock_timeout)
+        if invocation.sandbox:
+            store = open_sandbox(invocation.db, invocation.lock_timeout, invocation.read_only)
+        else:
+            store = open_store(invocation.db, invocation.lock_timeout)
     except BaseException as exc:
         return _report_failure(exc, header, invocation)
     try:
@@ -62,8 +68,11 @@ def run(invocation: Invocation, step: Step) -> int:
 
 
 def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict) -> int:
-    run_id = start_run(store, invocation.command, _safe_params(invocation.params))
-    header["run_id"] = run_id
+    recorded = not store.sandbox  # a sandboxed run leaves no trace, not even its runs row
+    run_id = (
+        start_run(store, invocation.command, _safe_params(invocation.params)) if recorded else 0
+    )
+    header["run_id"] = run_id or None
     bind_run(run_id, None)
     settings = None
     try:
@@ -71,7 +80,8 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
             SettingsRequest(invocation.config, invocation.profile, invocation.mode)
         )
         header["mode"] = settings.mode
-        set_run_mode(store, run_id, settings.mode)
+        if recorded:
+            set_run_mode(store, run_id, settings.mode)
         bind_run(run_id, settings.mode)
         context = RunContext(
             settings=settings, store=store, run_id=run_id, yes_live=invocation.yes_live
@@ -79,13 +89,15 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
         with market_clock(market_now(settings, store)):
             result = step(context)
     except BaseException as exc:
-        _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
-        _alert(store, run_id, settings)
+        if recorded:
+            _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
+            _alert(store, run_id, settings)
         return _report_failure(exc, header, invocation)
 
     error = mask(result.error) if result.error else None
-    _record_end(store, run_id, result.outcome, int(result.exit_code), error, result.summary)
-    _alert(store, run_id, settings)
+    if recorded:
+        _record_end(store, run_id, result.outcome, int(result.exit_code), error, result.summary)
+        _alert(store, run_id, settings)
     render(result, header, invocation.as_json, sys.stdout)
     if error:
         sys.stderr.write(f"error: {error}\n")

@@ -192,9 +192,10 @@ class _Execution:
         self.account = self.exchange.account()
         self.setups = symbol_setups(self.store, self.mode)
         self.state = account_state(self.ctx, self.account)
-        trip_breakers(self.ctx, self.state, self.limits, self.batch)
-        if self.entry_halts:
-            self.state = replace(self.state, halted=halted_message(self.entry_halts))
+        would_trip = trip_breakers(self.ctx, self.state, self.limits, self.batch, self.dry_run)
+        if would_trip or self.entry_halts:
+            why = would_trip or halted_message(self.entry_halts)
+            self.state = replace(self.state, halted=why)
 
     def commit(self) -> None:
         self.batch.exchange_calls(self.exchange.journal())

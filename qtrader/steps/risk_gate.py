@@ -54,13 +54,20 @@ def account_state(ctx: RunContext, account: Account) -> AccountState:
 
 
 def trip_breakers(
-    ctx: RunContext, state: AccountState, limits: RiskLimits, batch: WriteBatch
-) -> None:
+    ctx: RunContext,
+    state: AccountState,
+    limits: RiskLimits,
+    batch: WriteBatch,
+    dry_run: bool = False,
+) -> str | None:
     """Add a halt for every breaker that trips, and raise Halted (exit 3) when one does.
-    Each breaker is its own halt: none replaces or weakens another (or the kill switch)."""
+    Each breaker is its own halt: none replaces or weakens another (or the kill switch).
+    A dry run halts nothing: it returns what would trip, for its report."""
     tripped = breakers(state, limits)
     if not tripped:
-        return
+        return None
+    if dry_run:
+        return "a circuit breaker would trip: " + "; ".join(b.reason for b in tripped)
     for b in tripped:
         halt(ctx, batch, b.kind, b.reason, b.numbers, "breaker_tripped")
     batch.commit(ctx.store)

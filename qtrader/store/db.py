@@ -2,6 +2,9 @@
 
 DuckDB lets one process hold a file read-write. A second process retries with back-off
 until `lock_timeout` and then raises DatabaseBusy naming the file.
+
+A *sandboxed* store writes nothing: everything the step does runs in one transaction that
+is always rolled back (dry runs, `qtrader sql`), on a read-only connection when asked.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ from typing import Any
 import duckdb
 
 from qtrader.errors import DatabaseBusy, QtraderError, UsageError
-from qtrader.store.migrations import migrate
+from qtrader.store.migrations import migrate, up_to_date
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
 
 
 class Store:
-    def __init__(self, conn: duckdb.DuckDBPyConnection, path: str) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, path: str, sandbox: bool = False) -> None:
         self.conn = conn
         self.path = path
+        self.sandbox = sandbox
         self._column_types: dict[str, dict[str, str]] = {}
+        if sandbox:
+            conn.execute("BEGIN TRANSACTION")
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(sql, params or [])
@@ -37,7 +43,10 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        """All writes inside commit together or not at all."""
+        """All writes inside commit together or not at all (in a sandbox: never)."""
+        if self.sandbox:
+            yield self
+            return
         self.conn.execute("BEGIN TRANSACTION")
         try:
             yield self
@@ -77,6 +86,8 @@ class Store:
         return self._column_types[table]
 
     def close(self) -> None:
+        if self.sandbox:
+            self.conn.execute("ROLLBACK")
         self.conn.close()
 
 
@@ -91,6 +102,27 @@ def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -
     if not read_only:
         migrate(conn)
     return store
+
+
+def open_sandbox(path: str, lock_timeout: float = 30.0, read_only: bool = False) -> Store:
+    """A store whose every write is rolled back at close: the file is left as it was.
+
+    A missing or out-of-date file is first created or migrated (schema only, as any command
+    would); after that nothing is written. `read_only` also opens the connection read-only,
+    so DuckDB itself refuses any write."""
+    db_path = Path(path)
+    if not db_path.exists() or not _is_current(db_path, lock_timeout):
+        open_store(path, lock_timeout).close()
+    conn = _connect_waiting(db_path, lock_timeout, read_only)
+    return Store(conn, str(db_path), sandbox=True)
+
+
+def _is_current(path: Path, lock_timeout: float) -> bool:
+    conn = _connect_waiting(path, lock_timeout, read_only=True)
+    try:
+        return up_to_date(conn)
+    finally:
+        conn.close()
 
 
 def _connect_waiting(path: Path, lock_timeout: float, read_only: bool) -> duckdb.DuckDBPyConnection:
