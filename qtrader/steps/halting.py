@@ -6,7 +6,8 @@ from __future__ import annotations
 from loguru import logger
 
 from qtrader.domain.halts import Halt, expired, how_it_lifts
-from qtrader.errors import Halted
+from qtrader.errors import ExitCode, Halted
+from qtrader.output import Result
 from qtrader.steps import RunContext
 from qtrader.store.batch import WriteBatch
 from qtrader.store.halts import add_halt, all_halts, halts_in_force, remove_halts
@@ -83,3 +84,13 @@ def resume_all(ctx: RunContext) -> list[Halt]:
     held = all_halts(ctx.store, ctx.mode)
     remove_halts(ctx.store, ctx.mode, [h.kind for h in held])
     return held
+
+
+def failure_wins(result: Result, halted: Halted) -> Result:
+    """A run that found a halt *and* failed (a stop not placed) exits 1, never 3: jobs treat 3
+    as quiet, and the failure is what a person must act on. The halt is named in the error."""
+    if result.exit_code != ExitCode.FAILURE:
+        raise halted
+    result.error = f"{result.error}; and {halted}"
+    result.data["halted"] = str(halted)
+    return result

@@ -27,7 +27,7 @@ from qtrader.clock import from_ms, to_ms
 from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus
 from qtrader.domain.positions import classification, r_multiple
-from qtrader.errors import ExitCode
+from qtrader.errors import ExitCode, Halted
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
     Exchange,
@@ -37,6 +37,7 @@ from qtrader.exchange.port import (
 )
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
+from qtrader.steps.halting import failure_wins
 from qtrader.steps.markets import load_markets
 from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
 from qtrader.steps.sending import find_order, record_answer
@@ -481,7 +482,10 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         repairs = guard(ctx, exchange, batch, details, open_algo)
         account = exchange.account()
         state = account_state(ctx, account)
-        trip_breakers(ctx, state, risk_limits(ctx.settings), batch)
+        try:
+            trip_breakers(ctx, state, risk_limits(ctx.settings), batch)
+        except Halted as halted:  # a failed repair must not hide behind the halt: exit 1 wins
+            return failure_wins(_result(ctx, exchange, run, repairs, account.equity), halted)
         return _result(ctx, exchange, run, repairs, account.equity)
     finally:
         batch.exchange_calls(exchange.journal())
