@@ -33,6 +33,8 @@ ALERTING_EVENTS = (
     "stop_loss_failed",
     "stop_crossed_closed",
     "drift",
+    "exchange_unhealthy",
+    "exchange_healthy",
 )
 TIMEOUT_S = 5
 

@@ -75,6 +75,7 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
     header["run_id"] = run_id or None
     bind_run(run_id, None)
     settings = None
+    context = None
     try:
         settings = load_settings(
             SettingsRequest(invocation.config, invocation.profile, invocation.mode)
@@ -90,18 +91,32 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
             result = step(context)
     except BaseException as exc:
         if recorded:
+            _assess_exchange(context)
             _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
             _alert(store, run_id, settings)
         return _report_failure(exc, header, invocation)
 
     error = mask(result.error) if result.error else None
     if recorded:
+        _assess_exchange(context)
         _record_end(store, run_id, result.outcome, int(result.exit_code), error, result.summary)
         _alert(store, run_id, settings)
     render(result, header, invocation.as_json, sys.stdout)
     if error:
         sys.stderr.write(f"error: {error}\n")
     return int(result.exit_code)
+
+
+def _assess_exchange(context: RunContext | None) -> None:
+    """The exchange-health breaker counts this run (if it used the exchange); best-effort."""
+    if context is None:
+        return
+    try:
+        from qtrader.steps.exchange_health import assess
+
+        assess(context)
+    except Exception as exc:  # bookkeeping must never change the run's outcome
+        logger.warning("exchange health not assessed: {}", mask(str(exc)))
 
 
 def _alert(store: Store, run_id: int, settings: Any) -> None:

@@ -95,3 +95,19 @@ def expired(halt: Halt, now: datetime) -> bool:
 
 def in_force(halts: list[Halt], now: datetime) -> list[Halt]:
     return [h for h in halts if not expired(h, now)]
+
+
+@dataclass(frozen=True)
+class Health:
+    """The exchange-health breaker after one run that used the exchange."""
+
+    failed_runs: int  # consecutive runs whose requests failed, this one included
+    trip: bool  # add the exchange_unhealthy halt now
+    lift: bool  # a healthy run: lift it
+
+
+def health_after(failed_runs: int, run_failed: bool, threshold: int | None) -> Health:
+    if not run_failed:
+        return Health(0, trip=False, lift=True)
+    count = failed_runs + 1
+    return Health(count, trip=threshold is not None and count >= threshold, lift=False)

@@ -79,11 +79,21 @@ class _JournalingBinance(ccxt.binanceusdm):
             response = super().fetch(url, method, headers, body)
         except Exception as exc:
             entry["error"] = mask(str(exc))[:JOURNAL_BODY_LIMIT]
+            entry["unhealthy"] = _unhealthy(exc)
             raise
         finally:
             entry["ms"] = round((time.perf_counter() - started) * 1000, 1)
         entry["response"] = _truncate(response)
         return response
+
+
+def _unhealthy(exc: Exception) -> bool:
+    """The exchange failed to answer (timeout, 5xx, -1001 internal error, 429/418), as opposed
+    to answering no (a rejection) or our clock being off (-1021): what the health breaker
+    counts."""
+    if isinstance(exc, ccxt.InvalidNonce):
+        return False
+    return isinstance(exc, ccxt.OperationFailed)
 
 
 def _params(query: str, body: Any) -> dict[str, str]:

@@ -49,13 +49,15 @@ def lift_expired(ctx: RunContext, batch: WriteBatch) -> list[Halt]:
     return over
 
 
-def lift_kind(ctx: RunContext, batch: WriteBatch, kind: str, message: str) -> Halt | None:
+def lift_kind(
+    ctx: RunContext, batch: WriteBatch, kind: str, message: str, event: str = "halt_cleared"
+) -> Halt | None:
     """Lift one kind that lifts itself (exchange_unhealthy after a healthy run)."""
     held = {h.kind: h for h in all_halts(ctx.store, ctx.mode)}.get(kind)
     if held is None:
         return None
     remove_halts(ctx.store, ctx.mode, [kind])
-    batch.event("halt_cleared", "info", None, message, held.as_dict())
+    batch.event(event, "warning", None, message, held.as_dict())
     logger.info(message)
     return held
 

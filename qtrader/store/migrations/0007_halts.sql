@@ -31,3 +31,7 @@ FROM state s, (VALUES ('paper'), ('testnet'), ('live')) AS m(mode)
 WHERE s.key = 'halt';
 
 DELETE FROM state WHERE key = 'halt';
+
+-- The exchange-health breaker counts runs whose requests failed to get an answer (timeouts,
+-- 5xx, internal errors, rate limits), told apart from rejections when the call is journaled.
+ALTER TABLE exchange_calls ADD COLUMN unhealthy BOOLEAN;
