@@ -183,9 +183,11 @@ def _run(
     step: Callable[[Any], Any],
     sandbox: bool = False,
     read_only: bool = False,
+    acts_without_db: bool = False,
     **params: Any,
 ) -> None:
-    """`sandbox`: the run writes nothing to the database (dry runs, sql)."""
+    """`sandbox`: the run writes nothing to the database (dry runs, sql). `acts_without_db`:
+    a locked database does not stop it (close-all records what it did afterwards)."""
     from qtrader.runner import Invocation, run
 
     options = ctx.obj
@@ -203,6 +205,7 @@ def _run(
         lock_timeout=float(options["lock_timeout"]),
         sandbox=sandbox,
         read_only=read_only,
+        acts_without_db=acts_without_db,
     )
     raise typer.Exit(run(invocation, step))
 
@@ -364,6 +367,7 @@ def close_all(
         "close-all",
         lambda run_ctx: step(run_ctx, symbols, dry_run, yes, confirm),
         sandbox=dry_run,
+        acts_without_db=not dry_run,
         symbols=symbols or [],
         dry_run=dry_run,
         yes=yes,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from loguru import logger
 
 from qtrader.clock import market_clock
 from qtrader.config import SettingsRequest, load_settings
-from qtrader.errors import QtraderError, exit_code_for
+from qtrader.errors import DatabaseBusy, QtraderError, exit_code_for
 from qtrader.exchange import market_now
 from qtrader.logs import bind_run, setup_logging
 from qtrader.output import Result, render, render_error
@@ -26,6 +27,7 @@ from qtrader.secrets import mask, redact_url
 from qtrader.steps import RunContext
 from qtrader.store import Store, open_store
 from qtrader.store.db import open_sandbox
+from qtrader.store.recovery import open_memory
 from qtrader.store.runs import finish_run, set_run_mode, start_run
 
 INTERRUPTED = 130
@@ -49,28 +51,77 @@ class Invocation:
     lock_timeout: float = 30.0
     sandbox: bool = False  # write nothing: one transaction, rolled back; no runs row
     read_only: bool = False  # with sandbox: a read-only connection too
+    acts_without_db: bool = False  # close-all: a locked file must not keep it off the exchange
 
 
 def run(invocation: Invocation, step: Step) -> int:
     setup_logging(invocation.log_level, os.environ.get("QTRADER_LOG_FILE") or None)
     header: dict[str, Any] = {"command": invocation.command, "mode": None, "run_id": None}
+    busy: DatabaseBusy | None = None
     try:
         if invocation.sandbox:
             store = open_sandbox(invocation.db, invocation.lock_timeout, invocation.read_only)
         else:
             store = open_store(invocation.db, invocation.lock_timeout)
+    except DatabaseBusy as exc:
+        if not _acts_without_db(invocation):
+            return _report_failure(exc, header, invocation)
+        busy, store = exc, open_memory()
+        logger.warning("{}; close-all goes on against the exchange and records later", exc)
     except BaseException as exc:
         return _report_failure(exc, header, invocation)
     try:
-        return _run_recorded(invocation, step, store, header)
+        run_id = _unique_run_id() if busy else None
+        code = _run_recorded(invocation, step, store, header, run_id)
+        if busy:
+            _save_for_later(store, invocation, header["run_id"])
+        return code
     finally:
         store.close()
 
 
-def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict) -> int:
+def _acts_without_db(invocation: Invocation) -> bool:
+    """close-all on testnet or live (the paper exchange keeps its books in the file)."""
+    if not invocation.acts_without_db:
+        return False
+    try:
+        settings = load_settings(
+            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
+        )
+    except QtraderError:
+        return False
+    return settings.mode != "paper"
+
+
+def _unique_run_id() -> int:
+    """A run id for the stand-in store that no earlier stand-in run had (its close orders'
+    client ids derive from it); the import gives the run a real id."""
+    return int(time.time() * 1000)
+
+
+def _save_for_later(memory: Store, invocation: Invocation, run_id: int) -> None:
+    from qtrader.store.recovery import write_recovery
+
+    path = write_recovery(memory, invocation.db, run_id)
+    try:
+        open_store(invocation.db, invocation.lock_timeout).close()  # imports it
+        where = f"imported into {invocation.db} now"
+    except QtraderError as exc:
+        where = f"the next qtrader run that opens {invocation.db} imports it ({exc})"
+    sys.stderr.write(
+        f"warning: the database was locked, so close-all acted on the exchange first and "
+        f"saved what it did (its kill switch, orders, events) in {path}; {where}\n"
+    )
+
+
+def _run_recorded(
+    invocation: Invocation, step: Step, store: Store, header: dict, fixed_run_id: int | None = None
+) -> int:
     recorded = not store.sandbox  # a sandboxed run leaves no trace, not even its runs row
     run_id = (
-        start_run(store, invocation.command, _safe_params(invocation.params)) if recorded else 0
+        start_run(store, invocation.command, _safe_params(invocation.params), fixed_run_id)
+        if recorded
+        else 0
     )
     header["run_id"] = run_id or None
     bind_run(run_id, None)

@@ -9,6 +9,7 @@ is always rolled back (dry runs, `qtrader sql`), on a read-only connection when 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import Any
 import duckdb
 
 from qtrader.errors import DatabaseBusy, QtraderError, UsageError
+from qtrader.secrets import mask
 from qtrader.store.migrations import migrate, up_to_date
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
@@ -101,6 +103,9 @@ def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -
     store = Store(conn, str(db_path))
     if not read_only:
         migrate(conn)
+        from qtrader.store.recovery import import_pending
+
+        import_pending(store)  # what a close-all did while the file was locked, first thing
     return store
 
 
@@ -137,22 +142,80 @@ def _connect_waiting(path: Path, lock_timeout: float, read_only: bool) -> duckdb
                 raise _open_error(path, message) from None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise DatabaseBusy(
-                    f"database {path} is busy: another qtrader process holds its lock "
-                    f"({_holder(message)}); waited {lock_timeout:g}s. Wait for it to finish "
-                    "or raise --lock-timeout"
-                ) from None
+                raise DatabaseBusy(busy_message(path, message, lock_timeout)) from None
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 1.0)
         except duckdb.Error as exc:
             raise _open_error(path, str(exc)) from None
 
 
-def _holder(message: str) -> str:
+def busy_message(path: Path, duckdb_message: str, waited_s: float) -> str:
+    """Who holds the file, and how to release it: the PID from DuckDB's message, else from
+    /proc/*/fd links to the file; the command line from /proc/PID/cmdline."""
+    pid = _pid_in(duckdb_message) or lock_holder(path)
+    if pid is None:
+        return (
+            f"database {path} is busy: another process holds its lock (not found: try "
+            f"`fuser {path}`); waited {waited_s:g}s. Stop that process or raise --lock-timeout"
+        )
+    argv = command_line(pid)
+    command = mask(" ".join(argv))[:200] if argv else "command line unknown"
+    if _is_qtrader(argv):
+        return (
+            f"database {path} is busy: another qtrader run holds its lock (PID {pid}: "
+            f"{command}); waited {waited_s:g}s. Wait for it to finish or raise --lock-timeout; "
+            f"if it hangs, stop it with `kill {pid}`"
+        )
+    return (
+        f"database {path} is busy: PID {pid} ({command}) holds it open and is not a qtrader "
+        f"run (a notebook, the DuckDB CLI or UI?); waited {waited_s:g}s. Until it lets go, no "
+        f"qtrader step runs: no reconcile, no stop repairs, no breakers. Close its connection "
+        f"(`con.close()`) or stop it (`kill {pid}`); to explore, open a copy of the file"
+    )
+
+
+def _pid_in(message: str) -> int | None:
     marker = "(PID "
-    if marker in message:
-        return "PID " + message.split(marker, 1)[1].split(")", 1)[0]
-    return "unknown process"
+    if marker not in message:
+        return None
+    digits = message.split(marker, 1)[1].split(")", 1)[0].strip()
+    return int(digits) if digits.isdigit() else None
+
+
+def lock_holder(path: Path, proc: Path = Path("/proc")) -> int | None:
+    """The first other process with the file open (Linux /proc), if it can be seen."""
+    target = str(path.resolve())
+    me = os.getpid()
+    try:
+        pids = sorted(int(p.name) for p in proc.iterdir() if p.name.isdigit())
+    except OSError:
+        return None
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (proc / str(pid) / "fd").iterdir()]
+        except OSError:
+            continue
+        if target in links:
+            return pid
+    return None
+
+
+def command_line(pid: int, proc: Path = Path("/proc")) -> list[str]:
+    try:
+        raw = (proc / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part for part in raw.decode(errors="replace").split("\0") if part]
+
+
+def _is_qtrader(argv: list[str]) -> bool:
+    """`qtrader …`, `.venv/bin/qtrader …` or `python -m qtrader …` (not a notebook that merely
+    opens a file named qtrader.duckdb)."""
+    if any(Path(arg).name == "qtrader" for arg in argv[:2]):
+        return True
+    return any(argv[i : i + 2] == ["-m", "qtrader"] for i in range(len(argv) - 1))
 
 
 def _open_error(path: Path, message: str) -> QtraderError:
