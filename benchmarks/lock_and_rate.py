@@ -55,10 +55,12 @@ class Meter:
         self.held_across_network = 0.0
         self.sleep = 0.0
         self.entry_posts: list[float] = []
+        self.opens = 0
 
     def reset(self) -> None:
         self.held = self.held_across_network = self.sleep = 0.0
         self.entry_posts = []
+        self.opens = 0
 
     def install(self) -> None:
         from qtrader.exchange.binance import _JournalingBinance
@@ -69,6 +71,7 @@ class Meter:
             def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
                 self._conn, self._opened = conn, time.perf_counter()
                 meter.open_since.append(self._opened)
+                meter.opens += 1
 
             def __getattr__(self, name: str):
                 return getattr(self._conn, name)
@@ -133,6 +136,7 @@ def measure(runner: CliRunner, base: list[str], meter: Meter, args: list[str]) -
     report = {
         "exit_code": result.exit_code,
         "lock_held_s": round(meter.held, 3),
+        "connections_opened": meter.opens,
         "lock_held_across_network_s": round(meter.held_across_network, 3),
         "rate_limit_sleep_s": round(meter.sleep, 3),
         "wall_s": round(wall, 3),

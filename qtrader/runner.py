@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from qtrader.output import Result, render, render_error
 from qtrader.secrets import mask, redact_url
 from qtrader.steps import RunContext
 from qtrader.store import Store, open_store
+from qtrader.store.actor_lock import ACTORS, actor_lock
 from qtrader.store.db import open_sandbox
 from qtrader.store.recovery import open_memory
 from qtrader.store.runs import finish_run, set_run_mode, start_run
@@ -57,6 +59,19 @@ class Invocation:
 def run(invocation: Invocation, step: Step) -> int:
     setup_logging(invocation.log_level, os.environ.get("QTRADER_LOG_FILE") or None)
     header: dict[str, Any] = {"command": invocation.command, "mode": None, "run_id": None}
+    with ExitStack() as stack:
+        if invocation.command in ACTORS and not invocation.sandbox:
+            try:
+                lock = actor_lock(invocation.db, invocation.lock_timeout, invocation.command)
+                stack.enter_context(lock)
+            except DatabaseBusy as exc:
+                if not invocation.acts_without_db:
+                    return _report_failure(exc, header, invocation)
+                logger.warning("{}; close-all goes on regardless", exc)  # an emergency
+        return _run_opened(invocation, step, header)
+
+
+def _run_opened(invocation: Invocation, step: Step, header: dict[str, Any]) -> int:
     busy: DatabaseBusy | None = None
     try:
         if invocation.sandbox:

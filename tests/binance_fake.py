@@ -96,6 +96,7 @@ class FakeBinance:
             ("DELETE", "/fapi/v1/algoOpenOrders"): self._cancel_all_algo,
             ("DELETE", "/fapi/v1/algoOrder"): self._cancel_algo_order,
         }  # fmt: skip
+        self.routes = routes  # a test may wrap a handler (looked up at each request)
         for (method, path), handler in routes.items():
             mock.add_callback(method, re.compile(re.escape(self.host + path) + r"(\?.*)?$"),
                               callback=self._wrap(method, path, handler))  # fmt: skip
@@ -157,7 +158,7 @@ class FakeBinance:
                     return fault, {}, json.dumps({"code": -1003, "msg": "Too many requests; banned"
                                                   if fault == 418 else "Too many requests"})  # fmt: skip
                 return 400, {}, json.dumps(fault)
-            result = handler(params)
+            result = self.routes.get((method, path), handler)(params)
             if isinstance(result, tuple):
                 return result
             headers = {"Content-Type": "application/json", **self._weigh(method, path)}

@@ -26,13 +26,44 @@ _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
 
 
 class Store:
-    def __init__(self, conn: duckdb.DuckDBPyConnection, path: str, sandbox: bool = False) -> None:
-        self.conn = conn
+    """The file, opened only around reads and writes: `release()` lets go of the connection
+    (and with it DuckDB's lock) before network I/O or a wait, and the next read or write
+    opens it again, waiting for the lock as at the start. Never inside a transaction, never
+    in a sandbox (its one transaction spans the run), never for an in-memory store."""
+
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        path: str,
+        sandbox: bool = False,
+        lock_timeout: float = 30.0,
+        read_only: bool = False,
+    ) -> None:
+        self._conn: duckdb.DuckDBPyConnection | None = conn
+        self.read_only = read_only
         self.path = path
         self.sandbox = sandbox
+        self.lock_timeout = lock_timeout
+        self._in_transaction = False
         self._column_types: dict[str, dict[str, str]] = {}
         if sandbox:
             conn.execute("BEGIN TRANSACTION")
+
+    @property
+    def conn(self) -> duckdb.DuckDBPyConnection:
+        if self._conn is None:
+            self._conn = _connect_waiting(Path(self.path), self.lock_timeout, self.read_only)
+        return self._conn
+
+    def release(self) -> None:
+        """Let go of the file until the next read or write (before network I/O)."""
+        if self._conn is None or self.sandbox or self._in_transaction or self.path == ":memory:":
+            return
+        # a checkpoint per release would cost ~20 ms each: the WAL carries the writes to the
+        # next open (DuckDB replays it, read-only openers too); close() at the end checkpoints
+        self._conn.execute("PRAGMA disable_checkpoint_on_shutdown")
+        self._conn.close()
+        self._conn = None
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(sql, params or [])
@@ -49,13 +80,17 @@ class Store:
         if self.sandbox:
             yield self
             return
-        self.conn.execute("BEGIN TRANSACTION")
+        conn = self.conn
+        conn.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             yield self
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+        conn.execute("COMMIT")
 
     def insert_rows(
         self,
@@ -88,9 +123,12 @@ class Store:
         return self._column_types[table]
 
     def close(self) -> None:
+        if self._conn is None:
+            return
         if self.sandbox:
-            self.conn.execute("ROLLBACK")
-        self.conn.close()
+            self._conn.execute("ROLLBACK")
+        self._conn.close()
+        self._conn = None
 
 
 def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -> Store:
@@ -100,7 +138,7 @@ def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -
     elif not db_path.exists():
         raise UsageError(f"database {path} does not exist; run a command that writes it first")
     conn = _connect_waiting(db_path, lock_timeout, read_only)
-    store = Store(conn, str(db_path))
+    store = Store(conn, str(db_path), lock_timeout=lock_timeout, read_only=read_only)
     if not read_only:
         migrate(conn)
         from qtrader.store.recovery import import_pending
