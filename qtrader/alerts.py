@@ -1,10 +1,11 @@
 """Alerts: Telegram and a generic JSON webhook, sent after a step from what it recorded.
 
-What alerts: a circuit breaker tripped, close-all ran, a stop-loss could not be placed (or a
-watchdog repair failed), an order the exchange rejected, a closed trade losing more than
-`alerts.loss_usd`, and drift between DuckDB and the exchange. Each (kind, symbol) alerts at
-most once per `alerts.min_interval_s`, remembered in DuckDB, so a loop cannot spam. Sending is
-best-effort: a failure is logged and never fails the step.
+What alerts: a circuit breaker tripped, the exchange went unhealthy (or healthy again), the
+database stayed locked past --lock-timeout (alerted without it), close-all ran, a stop-loss
+could not be placed (or a watchdog repair failed), an order the exchange rejected, a closed
+trade losing more than `alerts.loss_usd`, and drift between DuckDB and the exchange. Each
+(kind, symbol) alerts at most once per `alerts.min_interval_s`, remembered in DuckDB, so a
+loop cannot spam. Sending is best-effort: a failure is logged and never fails the step.
 
 Secrets come from the environment: QTRADER_TELEGRAM_TOKEN + QTRADER_TELEGRAM_CHAT_ID, and/or
 QTRADER_WEBHOOK_URL (masked everywhere, like the exchange keys).
@@ -16,6 +17,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -134,3 +136,19 @@ def _deliver(channel: tuple[str, str, str | None], text: str, alert: Alert) -> b
     except requests.RequestException as exc:
         logger.warning("alert via {} failed: {}", kind, mask(str(exc)))
         return False
+
+
+def alert_database_busy(settings: Settings, message: str, db_path: str, now: datetime) -> bool:
+    """An alert that the database stayed locked: it cannot be rate-limited in the database,
+    so a marker file beside it (`<db>.busy-alert`, its mtime) remembers the last one."""
+    marker = Path(db_path + ".busy-alert")
+    interval = settings.alerts.min_interval_s
+    if marker.exists() and now.timestamp() - marker.stat().st_mtime < interval:
+        return False
+    alert = Alert("database_busy", None, "critical", message)
+    text = f"[qtrader {settings.mode.upper()}] database_busy: {message}"
+    delivered = [_deliver(channel, text, alert) for channel in _channels()]
+    if any(delivered):
+        marker.touch()
+        return True
+    return False

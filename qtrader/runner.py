@@ -66,6 +66,7 @@ def run(invocation: Invocation, step: Step) -> int:
                 stack.enter_context(lock)
             except DatabaseBusy as exc:
                 if not invocation.acts_without_db:
+                    _alert_busy(invocation, exc)
                     return _report_failure(exc, header, invocation)
                 logger.warning("{}; close-all goes on regardless", exc)  # an emergency
         return _run_opened(invocation, step, header)
@@ -80,6 +81,7 @@ def _run_opened(invocation: Invocation, step: Step, header: dict[str, Any]) -> i
             store = open_store(invocation.db, invocation.lock_timeout)
     except DatabaseBusy as exc:
         if not _acts_without_db(invocation):
+            _alert_busy(invocation, exc)
             return _report_failure(exc, header, invocation)
         busy, store = exc, open_memory()
         logger.warning("{}; close-all goes on against the exchange and records later", exc)
@@ -93,6 +95,21 @@ def _run_opened(invocation: Invocation, step: Step, header: dict[str, Any]) -> i
         return code
     finally:
         store.close()
+
+
+def _alert_busy(invocation: Invocation, busy: DatabaseBusy) -> None:
+    """A locked database stops every step, reconcile's stop repairs included: say so loudly
+    (stderr does it too); best-effort."""
+    try:
+        from qtrader.alerts import alert_database_busy
+        from qtrader.clock import wall_utcnow
+
+        settings = load_settings(
+            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
+        )
+        alert_database_busy(settings, mask(str(busy)), invocation.db, wall_utcnow())
+    except Exception as exc:  # an alert must never change the run's outcome
+        logger.warning("busy alert skipped: {}", mask(str(exc)))
 
 
 def _acts_without_db(invocation: Invocation) -> bool:
