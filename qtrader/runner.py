@@ -87,6 +87,8 @@ def _run_opened(invocation: Invocation, step: Step, header: dict[str, Any]) -> i
         logger.warning("{}; close-all goes on against the exchange and records later", exc)
     except BaseException as exc:
         return _report_failure(exc, header, invocation)
+    if invocation.acts_without_db:
+        store.keep_open = True  # close-all: once it has the file, it keeps it to the end
     try:
         run_id = _unique_run_id() if busy else None
         code = _run_recorded(invocation, step, store, header, run_id)
@@ -173,7 +175,9 @@ def _run_recorded(
         with market_clock(market_now(settings, store)):
             result = step(context)
     except BaseException as exc:
-        if recorded:
+        if isinstance(exc, DatabaseBusy):  # the file was taken mid-run: no more waiting on it
+            _alert_busy(invocation, exc)
+        elif recorded:
             _assess_exchange(context)
             _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
             _alert(store, run_id, settings)

@@ -118,3 +118,54 @@ def test_runs_that_act_on_the_exchange_are_one_at_a_time(binance, db_path):
         binance.position("BTCUSDT", "0.01")
         code, doc = invoke_json("--testnet", "--lock-timeout", "0.3", "close-all", "--yes")
         assert code == 0 and doc["flat"] is True  # an emergency does not wait for it
+
+
+NOTEBOOK = ("import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "sys.stdin.read()")  # fmt: skip
+
+
+@pytest.mark.usefixtures("exchange_env", "signal_sizing")
+def test_a_file_taken_mid_run_ends_the_run_at_once_with_4(binance, db_path):
+    """A notebook opens the file while reconcile is on the network: reconcile waits
+    --lock-timeout once, then exits 4 naming it, without waiting again to record itself."""
+    pull(BUY)
+    assert invoke("--testnet", "execute").exit_code == 0
+    holders: list[subprocess.Popen] = []
+    handler = binance.routes[("GET", "/fapi/v3/positionRisk")]
+
+    def grab(params):
+        if not holders:
+            proc = subprocess.Popen([sys.executable, "-c", NOTEBOOK, str(db_path)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+            assert proc.stdout.readline().strip() == "ready"
+            holders.append(proc)
+        return handler(params)
+
+    binance.routes[("GET", "/fapi/v3/positionRisk")] = grab
+    try:
+        started = time.monotonic()
+        result = invoke("--testnet", "--lock-timeout", "0.5", "reconcile")
+        took = time.monotonic() - started
+    finally:
+        for proc in holders:
+            proc.communicate("", timeout=30)
+    assert result.exit_code == 4 and f"PID {holders[0].pid}" in result.stderr
+    assert took < 5
+
+
+@pytest.mark.usefixtures("exchange_env")
+def test_close_all_keeps_the_file_it_has_to_the_end(binance, db_path):
+    """In an emergency, a file close-all got is not let go between requests: what it does is
+    recorded in it, whatever a notebook tries meanwhile."""
+    binance.position("BTCUSDT", "0.01")
+    seen = []
+    handler = binance.routes[("POST", "/fapi/v1/order")]
+
+    def probing(params):
+        seen.append(_can_open(db_path))
+        return handler(params)
+
+    binance.routes[("POST", "/fapi/v1/order")] = probing
+    code, doc = invoke_json("--testnet", "close-all", "--yes")
+    assert code == 0 and doc["flat"] is True
+    assert seen == [False]

@@ -45,6 +45,7 @@ class Store:
         self.sandbox = sandbox
         self.lock_timeout = lock_timeout
         self._in_transaction = False
+        self.keep_open = False  # close-all: a file it holds is not let go mid-emergency
         self._column_types: dict[str, dict[str, str]] = {}
         if sandbox:
             conn.execute("BEGIN TRANSACTION")
@@ -57,7 +58,9 @@ class Store:
 
     def release(self) -> None:
         """Let go of the file until the next read or write (before network I/O)."""
-        if self._conn is None or self.sandbox or self._in_transaction or self.path == ":memory:":
+        if self._conn is None or self.keep_open or self.sandbox or self._in_transaction:
+            return
+        if self.path == ":memory:":
             return
         # a checkpoint per release would cost ~20 ms each: the WAL carries the writes to the
         # next open (DuckDB replays it, read-only openers too); close() at the end checkpoints
