@@ -9,7 +9,8 @@ and a simulated network latency per request (--latency-ms, default 30 ms), for:
 - an idle reconcile (one open, protected position; nothing changes);
 - an execute of 20 new signals (the seeds' burst: 20 a minute).
 For each it reports:
-- lock_held_s: seconds a DuckDB connection to the file was open (the lock is held as long);
+- lock_held_s: seconds a DuckDB connection to the file was open, from the call that opens it
+  to its close (the lock is held as long); connections_opened: how many times;
 - lock_held_across_network_s: the part of it spent inside HTTP requests and rate-limit waits;
 - rate_limit_sleep_s: seconds the rate limiter slept;
 - wall_s: the whole command;
@@ -68,8 +69,8 @@ class Meter:
         real_connect, meter = duckdb.connect, self
 
         class Conn:
-            def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
-                self._conn, self._opened = conn, time.perf_counter()
+            def __init__(self, conn: duckdb.DuckDBPyConnection, opened: float) -> None:
+                self._conn, self._opened = conn, opened  # from the call: opening takes the lock
                 meter.open_since.append(self._opened)
                 meter.opens += 1
 
@@ -82,8 +83,9 @@ class Meter:
                 self._conn.close()
 
         def connect(database: str = ":memory:", *args, **kwargs):
+            started = time.perf_counter()
             conn = real_connect(database, *args, **kwargs)
-            return Conn(conn) if str(database) == meter.db else conn
+            return Conn(conn, started) if str(database) == meter.db else conn
 
         duckdb.connect = connect
         real_fetch, real_throttle = _JournalingBinance.fetch, _JournalingBinance.throttle

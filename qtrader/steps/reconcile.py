@@ -171,13 +171,15 @@ class _Run:
         self.count("income_rows", len(rows))
 
     def ingest_fills(self, symbols: set[str]) -> None:
-        for symbol in sorted(symbols):
-            key = f"fills_cursor:{self.mode}:{symbol}"
-            since = get_state(self.store, key)
-            fills = self.exchange.fills(symbol, since_ms=since)
+        # cursors first, then the requests, then the writes: the file is opened once for
+        # the reads and once for the writes, not twice per symbol (it is let go per request)
+        keys = {symbol: f"fills_cursor:{self.mode}:{symbol}" for symbol in sorted(symbols)}
+        cursors = {symbol: get_state(self.store, key) for symbol, key in keys.items()}
+        fetched = {s: self.exchange.fills(s, since_ms=cursors[s]) for s in keys}
+        for symbol, fills in fetched.items():
             if fills:
                 self._store_fills(fills)
-                set_state(self.store, key, max(f.ts_ms for f in fills))
+                set_state(self.store, keys[symbol], max(f.ts_ms for f in fills))
 
     def _store_fills(self, fills: list[Fill]) -> None:
         ids = {f.order_id for f in fills}
