@@ -114,3 +114,39 @@ def test_close_all_records_at_once_when_the_lock_frees_in_time(binance, db_path,
     assert result.exit_code == 0 and "imported into" in result.stderr
     assert query(db_path, "SELECT kind FROM halts WHERE mode = 'testnet'") == [("kill_switch",)]
     assert query(db_path, "SELECT symbol, side FROM orders") == [("ETHUSDT", "BUY")]
+
+
+def test_a_recovery_file_that_cannot_be_imported_keeps_its_kill_switch(db_path):
+    import json
+
+    invoke("status")
+    folder = db_path.parent / (db_path.name + ".recovery")
+    folder.mkdir()
+    broken = folder / "20260301T000000-run1-pid1.json"
+    broken.write_text(json.dumps({"format": 1, "tables": {
+        "runs": [], "halts": [{"mode": "live", "kind": "kill_switch", "reason": "kill switch: close-all",
+                               "since": "2026-03-01T00:00:00", "day": "2026-03-01", "numbers": "{}"}],
+        "orders": [{"no_such_column": 1}], "events": [], "exchange_calls": []}}))  # fmt: skip
+    result = invoke("--live", "--yes-live", "status")
+    assert result.exit_code == 0  # the database is not locked out by a bad file
+    assert "could not be imported" in result.stderr
+    assert query(db_path, "SELECT mode, kind FROM halts") == [("live", "kill_switch")]
+    assert (folder / "failed" / broken.name).exists() and not broken.exists()
+
+
+def test_a_lock_wait_that_runs_out_alerts_once_per_interval(db_path, notebook, monkeypatch):
+    import json
+
+    import responses
+
+    hook = "https://hooks.example.test/qtrader"
+    monkeypatch.setenv("QTRADER_WEBHOOK_URL", hook)
+    holder = notebook()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.POST, hook, json={"ok": True})
+        for _ in range(2):
+            assert invoke("--lock-timeout", "0.2", "reconcile").exit_code == 4
+        bodies = [json.loads(c.request.body) for c in mock.calls]
+    (alert,) = bodies  # the second run within alerts.min_interval_s stays quiet
+    assert alert["kind"] == "database_busy" and alert["severity"] == "critical"
+    assert f"PID {holder.pid}" in alert["text"]

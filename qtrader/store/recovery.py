@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from loguru import logger
 
 from qtrader.clock import wall_utcnow
 from qtrader.domain.halts import Halt
@@ -64,17 +66,41 @@ def pending(db_path: str | Path) -> list[Path]:
 
 
 def import_pending(store: Any) -> list[Path]:
-    """Import every pending recovery file into `store`, each in one transaction."""
+    """Import every pending recovery file into `store`, each in one transaction.
+
+    A file that cannot be imported must not lock every later run out of the database: its
+    halts are added on their own (a kill switch is never lost), and it moves to `failed/`
+    with an error on stderr and in the log, for a person to look at."""
     done = []
     for path in pending(store.path):
-        document = json.loads(path.read_text())
-        with store.transaction():
-            _import(store, document["tables"], path.name)
-        imported = path.parent / "imported"
-        imported.mkdir(exist_ok=True)
-        path.replace(imported / path.name)
+        try:
+            document = json.loads(path.read_text())
+            with store.transaction():
+                _import(store, document["tables"], path.name)
+            folder = "imported"
+        except Exception as exc:
+            _import_halts_only(store, path)
+            folder = "failed"
+            message = f"recovery file {path} could not be imported ({exc}); moved to failed/"
+            logger.error(message)
+            sys.stderr.write(f"error: {message}\n")
+        target = path.parent / folder
+        target.mkdir(exist_ok=True)
+        path.replace(target / path.name)
         done.append(path)
     return done
+
+
+def _import_halts_only(store: Any, path: Path) -> None:
+    from qtrader.store.halts import add_halt
+
+    try:
+        halts = json.loads(path.read_text())["tables"]["halts"]
+        for h in halts:
+            since = datetime.fromisoformat(h["since"])
+            add_halt(store, Halt(h["mode"], h["kind"], h["reason"], since, since.date()), None)
+    except Exception as exc:
+        logger.error("no halt could be read from {}: {}", path, exc)
 
 
 def _import(store: Any, tables: dict[str, list[dict]], name: str) -> None:
