@@ -92,21 +92,26 @@ def send_all(
     if not channels or not alerts:
         return 0
     interval = timedelta(seconds=settings.alerts.min_interval_s)
-    sent = 0
+    due: dict[str, Alert] = {}  # one per (kind, symbol) and interval, the first of the run
     for alert in alerts:
         key = f"alert_last:{alert.kind}:{alert.symbol or '-'}"
         last = get_state(store, key)
-        if last and now - datetime.fromisoformat(last) < interval:
+        if key in due or (last and now - datetime.fromisoformat(last) < interval):
             continue
+        due[key] = alert
+    store.release()  # the alerts go over the network: not while holding the database
+    sent = []
+    for key, alert in due.items():
         text = f"[qtrader {mode.upper()}] {alert.kind}" + (
             f" {alert.symbol}" if alert.symbol else ""
         )
         text += f": {alert.text}"
         delivered = [_deliver(channel, text, alert) for channel in channels]  # every channel
         if any(delivered):
-            set_state(store, key, now.isoformat())
-            sent += 1
-    return sent
+            sent.append(key)
+    for key in sent:
+        set_state(store, key, now.isoformat())
+    return len(sent)
 
 
 def _channels() -> list[tuple[str, str, str | None]]:

@@ -169,3 +169,25 @@ def test_close_all_keeps_the_file_it_has_to_the_end(binance, db_path):
     code, doc = invoke_json("--testnet", "close-all", "--yes")
     assert code == 0 and doc["flat"] is True
     assert seen == [False]
+
+
+@pytest.mark.usefixtures("exchange_env", "signal_sizing")
+def test_alerts_go_out_with_the_file_let_go_of(db_path, monkeypatch):
+    hook = "https://hooks.example.test/qtrader"
+    monkeypatch.setenv("QTRADER_WEBHOOK_URL", hook)
+    seen = []
+
+    def answer(request):
+        seen.append(_can_open(db_path))
+        return 200, {}, "{}"
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        binance = FakeBinance().install(mock)
+        mock.add_callback(responses.POST, hook, callback=answer)
+        pull(BUY)
+        binance.fail_next("/fapi/v1/algoOrder", "POST",
+                          {"code": -2021, "msg": "Order would immediately trigger."})  # fmt: skip
+        assert invoke("--testnet", "execute").exit_code == 1  # stop_loss_failed: alerted
+    assert seen and all(seen)
+    _, doc = invoke_json("sql", "SELECT count(*) FROM state WHERE key LIKE 'alert_last:%'")
+    assert doc["rows"][0][0] >= 1  # the rate-limit memory is written after sending
