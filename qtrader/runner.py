@@ -33,6 +33,7 @@ from qtrader.store.recovery import open_memory
 from qtrader.store.runs import finish_run, set_run_mode, start_run
 
 INTERRUPTED = 130
+EMERGENCY_WAIT_S = 5.0  # close-all's longest wait for the file or another run before acting
 
 Step = Callable[[RunContext], Result]
 
@@ -62,7 +63,7 @@ def run(invocation: Invocation, step: Step) -> int:
     with ExitStack() as stack:
         if invocation.command in ACTORS and not invocation.sandbox:
             try:
-                lock = actor_lock(invocation.db, invocation.lock_timeout, invocation.command)
+                lock = actor_lock(invocation.db, _first_wait(invocation), invocation.command)
                 stack.enter_context(lock)
             except DatabaseBusy as exc:
                 if not invocation.acts_without_db:
@@ -78,7 +79,7 @@ def _run_opened(invocation: Invocation, step: Step, header: dict[str, Any]) -> i
         if invocation.sandbox:
             store = open_sandbox(invocation.db, invocation.lock_timeout, invocation.read_only)
         else:
-            store = open_store(invocation.db, invocation.lock_timeout)
+            store = open_store(invocation.db, _first_wait(invocation))
     except DatabaseBusy as exc:
         if not _acts_without_db(invocation):
             _alert_busy(invocation, exc)
@@ -112,6 +113,14 @@ def _alert_busy(invocation: Invocation, busy: DatabaseBusy) -> None:
         alert_database_busy(settings, mask(str(busy)), invocation.db, wall_utcnow())
     except Exception as exc:  # an alert must never change the run's outcome
         logger.warning("busy alert skipped: {}", mask(str(exc)))
+
+
+def _first_wait(invocation: Invocation) -> float:
+    """close-all does not wait long before acting: it can act without the file and records
+    what it did afterwards (then it waits the whole --lock-timeout)."""
+    if _acts_without_db(invocation):
+        return min(invocation.lock_timeout, EMERGENCY_WAIT_S)
+    return invocation.lock_timeout
 
 
 def _acts_without_db(invocation: Invocation) -> bool:

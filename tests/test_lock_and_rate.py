@@ -191,3 +191,15 @@ def test_alerts_go_out_with_the_file_let_go_of(db_path, monkeypatch):
     assert seen and all(seen)
     _, doc = invoke_json("sql", "SELECT count(*) FROM state WHERE key LIKE 'alert_last:%'")
     assert doc["rows"][0][0] >= 1  # the rate-limit memory is written after sending
+
+
+@pytest.mark.usefixtures("exchange_env")
+def test_close_all_waits_at_most_5_s_for_another_run_before_acting(binance, db_path):
+    invoke("status")
+    binance.position("BTCUSDT", "0.01")
+    with actor_lock(db_path, 1, "execute"):  # a run that hangs while acting
+        started = time.monotonic()
+        code, doc = invoke_json("--testnet", "close-all", "--yes")  # --lock-timeout 30
+        took = time.monotonic() - started
+    assert code == 0 and doc["flat"] is True
+    assert 5 <= took < 15
