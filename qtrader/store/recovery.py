@@ -16,7 +16,7 @@ import sys
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from loguru import logger
@@ -24,6 +24,9 @@ from loguru import logger
 from qtrader.clock import wall_utcnow
 from qtrader.domain.halts import Halt
 from qtrader.store.migrations import migrate
+
+if TYPE_CHECKING:
+    from qtrader.store.db import Store
 
 FORMAT = 1
 TABLES = ("orders", "events", "exchange_calls")  # rows copied as they are, run id remapped
@@ -35,7 +38,7 @@ def recovery_dir(db_path: str | Path) -> Path:
     return path.with_name(path.name + ".recovery")
 
 
-def open_memory() -> Any:
+def open_memory() -> Store:
     """An empty, migrated in-memory store (close-all's stand-in for a locked file)."""
     from qtrader.store.db import Store
 
@@ -44,7 +47,7 @@ def open_memory() -> Any:
     return Store(conn, ":memory:")
 
 
-def write_recovery(memory: Any, db_path: str | Path, run_id: int) -> Path:
+def write_recovery(memory: Store, db_path: str | Path, run_id: int) -> Path:
     """Everything the run recorded in `memory`, as one JSON file next to the database."""
     tables = {"runs": _rows(memory, "SELECT * FROM runs WHERE run_id = ?", [run_id])}
     tables["halts"] = _rows(memory, "SELECT * FROM halts", [])
@@ -65,7 +68,7 @@ def pending(db_path: str | Path) -> list[Path]:
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
-def import_pending(store: Any) -> list[Path]:
+def import_pending(store: Store) -> list[Path]:
     """Import every pending recovery file into `store`, each in one transaction.
 
     A file that cannot be imported must not lock every later run out of the database: its
@@ -91,7 +94,7 @@ def import_pending(store: Any) -> list[Path]:
     return done
 
 
-def _import_halts_only(store: Any, path: Path) -> None:
+def _import_halts_only(store: Store, path: Path) -> None:
     from qtrader.store.halts import add_halt
 
     try:
@@ -103,7 +106,7 @@ def _import_halts_only(store: Any, path: Path) -> None:
         logger.error("no halt could be read from {}: {}", path, exc)
 
 
-def _import(store: Any, tables: dict[str, list[dict]], name: str) -> None:
+def _import(store: Store, tables: dict[str, list[dict]], name: str) -> None:
     from qtrader.store.halts import add_halt
 
     (run,) = tables["runs"] or [{}]
@@ -150,7 +153,7 @@ def _import(store: Any, tables: dict[str, list[dict]], name: str) -> None:
     )
 
 
-def _rows(store: Any, sql: str, params: list) -> list[dict[str, Any]]:
+def _rows(store: Store, sql: str, params: list) -> list[dict[str, Any]]:
     cursor = store.execute(sql, params)
     columns = [d[0] for d in cursor.description]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
