@@ -41,16 +41,25 @@ take_lock() {
     fi
 }
 
-# Run one qtrader step; its output goes to the log. Sets step_rc.
+# Run one qtrader step; its output goes to the log. Sets step_rc. A failure (1, 2, …) and a
+# database that stayed locked (4) are also printed on stderr with qtrader's own error line,
+# so cron mails them: a locked database stops reconcile and the stop repairs too.
 step() {
     log "start: qtrader $*"
-    "$qtrader" "$@" >> "$log_file" 2>&1
+    local err why
+    err=$(mktemp)
+    "$qtrader" "$@" >> "$log_file" 2> "$err"
     step_rc=$?
+    cat "$err" >> "$log_file"
+    why=$(grep '^error: ' "$err" | tail -n 1)
+    why=${why#error: }
+    rm -f "$err"
     case $step_rc in
         0) log "done: $1" ;;
         3) log "halted: $1 (kill switch or circuit breaker); qtrader resume lifts it" ;;
-        4) log "busy: $1 (the database is locked by another run)" ;;
-        *) log "FAILED: $1 exited $step_rc"
-           echo "$job_name: qtrader $1 failed (exit $step_rc); see $log_file" >&2 ;;
+        4) log "BUSY: $1 could not open the database: $why"
+           echo "$job_name: qtrader $1 could not open the database (exit 4): ${why:-locked}; see $log_file" >&2 ;;
+        *) log "FAILED: $1 exited $step_rc: $why"
+           echo "$job_name: qtrader $1 failed (exit $step_rc)${why:+: $why}; see $log_file" >&2 ;;
     esac
 }

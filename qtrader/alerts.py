@@ -1,10 +1,11 @@
 """Alerts: Telegram and a generic JSON webhook, sent after a step from what it recorded.
 
-What alerts: a circuit breaker tripped, close-all ran, a stop-loss could not be placed (or a
-watchdog repair failed), an order the exchange rejected, a closed trade losing more than
-`alerts.loss_usd`, and drift between DuckDB and the exchange. Each (kind, symbol) alerts at
-most once per `alerts.min_interval_s`, remembered in DuckDB, so a loop cannot spam. Sending is
-best-effort: a failure is logged and never fails the step.
+What alerts: a circuit breaker tripped, the exchange went unhealthy (or healthy again), the
+database stayed locked past --lock-timeout (alerted without it), close-all ran, a stop-loss
+could not be placed (or a watchdog repair failed), an order the exchange rejected, a closed
+trade losing more than `alerts.loss_usd`, and drift between DuckDB and the exchange. Each
+(kind, symbol) alerts at most once per `alerts.min_interval_s`, remembered in DuckDB, so a
+loop cannot spam. Sending is best-effort: a failure is logged and never fails the step.
 
 Secrets come from the environment: QTRADER_TELEGRAM_TOKEN + QTRADER_TELEGRAM_CHAT_ID, and/or
 QTRADER_WEBHOOK_URL (masked everywhere, like the exchange keys).
@@ -16,6 +17,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -34,6 +36,8 @@ ALERTING_EVENTS = (
     "stop_crossed_closed",
     "order_outcome_unknown",
     "drift",
+    "exchange_unhealthy",
+    "exchange_healthy",
 )
 TIMEOUT_S = 5
 
@@ -89,21 +93,26 @@ def send_all(
     if not channels or not alerts:
         return 0
     interval = timedelta(seconds=settings.alerts.min_interval_s)
-    sent = 0
+    due: dict[str, Alert] = {}  # one per (kind, symbol) and interval, the first of the run
     for alert in alerts:
         key = f"alert_last:{alert.kind}:{alert.symbol or '-'}"
         last = get_state(store, key)
-        if last and now - datetime.fromisoformat(last) < interval:
+        if key in due or (last and now - datetime.fromisoformat(last) < interval):
             continue
+        due[key] = alert
+    store.release()  # the alerts go over the network: not while holding the database
+    sent = []
+    for key, alert in due.items():
         text = f"[qtrader {mode.upper()}] {alert.kind}" + (
             f" {alert.symbol}" if alert.symbol else ""
         )
         text += f": {alert.text}"
         delivered = [_deliver(channel, text, alert) for channel in channels]  # every channel
         if any(delivered):
-            set_state(store, key, now.isoformat())
-            sent += 1
-    return sent
+            sent.append(key)
+    for key in sent:
+        set_state(store, key, now.isoformat())
+    return len(sent)
 
 
 def _channels() -> list[tuple[str, str, str | None]]:
@@ -133,3 +142,19 @@ def _deliver(channel: tuple[str, str, str | None], text: str, alert: Alert) -> b
     except requests.RequestException as exc:
         logger.warning("alert via {} failed: {}", kind, mask(str(exc)))
         return False
+
+
+def alert_database_busy(settings: Settings, message: str, db_path: str, now: datetime) -> bool:
+    """An alert that the database stayed locked: it cannot be rate-limited in the database,
+    so a marker file beside it (`<db>.busy-alert`, its mtime) remembers the last one."""
+    marker = Path(db_path + ".busy-alert")
+    interval = settings.alerts.min_interval_s
+    if marker.exists() and now.timestamp() - marker.stat().st_mtime < interval:
+        return False
+    alert = Alert("database_busy", None, "critical", message)
+    text = f"[qtrader {settings.mode.upper()}] database_busy: {message}"
+    delivered = [_deliver(channel, text, alert) for channel in _channels()]
+    if any(delivered):
+        marker.touch()
+        return True
+    return False

@@ -230,7 +230,17 @@ def _mode(options: dict[str, Any]) -> str | None:
     return chosen[0] if chosen else None
 
 
-def _run(ctx: typer.Context, command: str, step: Callable[[Any], Any], **params: Any) -> None:
+def _run(
+    ctx: typer.Context,
+    command: str,
+    step: Callable[[Any], Any],
+    sandbox: bool = False,
+    read_only: bool = False,
+    acts_without_db: bool = False,
+    **params: Any,
+) -> None:
+    """`sandbox`: the run writes nothing to the database (dry runs, sql). `acts_without_db`:
+    a locked database does not stop it (close-all records what it did afterwards)."""
     from qtrader.runner import Invocation, run
 
     options = ctx.obj
@@ -246,6 +256,9 @@ def _run(ctx: typer.Context, command: str, step: Callable[[Any], Any], **params:
         as_json=bool(options["json"]),
         log_level=level.value if isinstance(level, LogLevel) else str(level),
         lock_timeout=float(options["lock_timeout"]),
+        sandbox=sandbox,
+        read_only=read_only,
+        acts_without_db=acts_without_db,
     )
     raise typer.Exit(run(invocation, step))
 
@@ -291,7 +304,10 @@ def execute(
     ] = None,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Compute every decision and order; send no order."),
+        typer.Option(
+            "--dry-run",
+            help="Compute every decision and order; send no order, write nothing, never halt.",
+        ),
     ] = False,
     refresh_markets: Annotated[
         bool,
@@ -305,6 +321,7 @@ def execute(
         ctx,
         "execute",
         lambda run_ctx: step(run_ctx, max_signals, dry_run, refresh_markets),
+        sandbox=dry_run,
         max=max_signals,
         dry_run=dry_run,
         refresh_markets=refresh_markets,
@@ -372,7 +389,9 @@ def sql(
     """Run a read-only SQL query against the database (views: v_trades, v_daily_pnl, …)."""
     from qtrader.steps.sql import run_query as step
 
-    _run(ctx, "sql", lambda run_ctx: step(run_ctx, query), query=query)
+    _run(
+        ctx, "sql", lambda run_ctx: step(run_ctx, query), sandbox=True, read_only=True, query=query
+    )
 
 
 @app.command("close-all")
@@ -400,6 +419,8 @@ def close_all(
         ctx,
         "close-all",
         lambda run_ctx: step(run_ctx, symbols, dry_run, yes, confirm),
+        sandbox=dry_run,
+        acts_without_db=not dry_run,
         symbols=symbols or [],
         dry_run=dry_run,
         yes=yes,

@@ -97,6 +97,9 @@ class RiskSettings:
     max_consecutive_losses: int | None = setting(
         5, "halt after this many losing trades in a row", min=1
     )
+    exchange_failure_runs: int | None = setting(
+        3, "stop new entries after this many runs in a row whose exchange requests failed", min=1
+    )
     max_price_drift_pct: Decimal | None = setting(
         Decimal("1"), "skip when the price moved this % from the signal's", gt=0
     )

@@ -80,6 +80,7 @@ def publish_run(store: Store, settings: Settings, run_id: int) -> int:
         entries = entries_of_run(store, run_id)
         if not entries:
             return 0
+        store.release()  # Redis is over the network: not while holding the database
         import redis
 
         client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)

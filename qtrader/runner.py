@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,16 +20,20 @@ from loguru import logger
 
 from qtrader.clock import market_clock
 from qtrader.config import SettingsRequest, load_settings
-from qtrader.errors import QtraderError, exit_code_for
+from qtrader.errors import DatabaseBusy, QtraderError, exit_code_for
 from qtrader.exchange import market_now
 from qtrader.logs import bind_run, setup_logging
 from qtrader.output import Result, render, render_error
 from qtrader.secrets import mask, redact_url
 from qtrader.steps import RunContext
 from qtrader.store import Store, open_store
+from qtrader.store.actor_lock import ACTORS, actor_lock
+from qtrader.store.db import open_sandbox
+from qtrader.store.recovery import open_memory
 from qtrader.store.runs import finish_run, set_run_mode, start_run
 
 INTERRUPTED = 130
+EMERGENCY_WAIT_S = 5.0  # close-all's longest wait for the file or another run before acting
 
 Step = Callable[[RunContext], Result]
 
@@ -46,32 +52,131 @@ class Invocation:
     as_json: bool = False
     log_level: str = "info"
     lock_timeout: float = 30.0
+    sandbox: bool = False  # write nothing: one transaction, rolled back; no runs row
+    read_only: bool = False  # with sandbox: a read-only connection too
+    acts_without_db: bool = False  # close-all: a locked file must not keep it off the exchange
 
 
 def run(invocation: Invocation, step: Step) -> int:
     setup_logging(invocation.log_level, os.environ.get("QTRADER_LOG_FILE") or None)
     header: dict[str, Any] = {"command": invocation.command, "mode": None, "run_id": None}
+    with ExitStack() as stack:
+        if invocation.command in ACTORS and not invocation.sandbox:
+            try:
+                lock = actor_lock(invocation.db, _first_wait(invocation), invocation.command)
+                stack.enter_context(lock)
+            except DatabaseBusy as exc:
+                if not invocation.acts_without_db:
+                    _alert_busy(invocation, exc)
+                    return _report_failure(exc, header, invocation)
+                logger.warning("{}; close-all goes on regardless", exc)  # an emergency
+        return _run_opened(invocation, step, header)
+
+
+def _run_opened(invocation: Invocation, step: Step, header: dict[str, Any]) -> int:
+    busy: DatabaseBusy | None = None
     try:
-        store = open_store(invocation.db, invocation.lock_timeout)
+        if invocation.sandbox:
+            store = open_sandbox(invocation.db, invocation.lock_timeout, invocation.read_only)
+        else:
+            store = open_store(invocation.db, _first_wait(invocation))
+    except DatabaseBusy as exc:
+        if not _acts_without_db(invocation):
+            _alert_busy(invocation, exc)
+            return _report_failure(exc, header, invocation)
+        busy, store = exc, open_memory()
+        logger.warning("{}; close-all goes on against the exchange and records later", exc)
     except BaseException as exc:
         return _report_failure(exc, header, invocation)
+    if invocation.acts_without_db:
+        store.keep_open = True  # close-all: once it has the file, it keeps it to the end
     try:
-        return _run_recorded(invocation, step, store, header)
+        run_id = _unique_run_id() if busy else None
+        code = _run_recorded(invocation, step, store, header, run_id)
+        if busy:
+            _save_for_later(store, invocation, header["run_id"])
+        return code
     finally:
         store.close()
 
 
-def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict) -> int:
-    run_id = start_run(store, invocation.command, _safe_params(invocation.params))
-    header["run_id"] = run_id
+def _alert_busy(invocation: Invocation, busy: DatabaseBusy) -> None:
+    """A locked database stops every step, reconcile's stop repairs included: say so loudly
+    (stderr does it too); best-effort."""
+    try:
+        from qtrader.alerts import alert_database_busy
+        from qtrader.clock import wall_utcnow
+
+        settings = load_settings(
+            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
+        )
+        alert_database_busy(settings, mask(str(busy)), invocation.db, wall_utcnow())
+    except Exception as exc:  # an alert must never change the run's outcome
+        logger.warning("busy alert skipped: {}", mask(str(exc)))
+
+
+def _first_wait(invocation: Invocation) -> float:
+    """close-all does not wait long before acting: it can act without the file and records
+    what it did afterwards (then it waits the whole --lock-timeout)."""
+    if _acts_without_db(invocation):
+        return min(invocation.lock_timeout, EMERGENCY_WAIT_S)
+    return invocation.lock_timeout
+
+
+def _acts_without_db(invocation: Invocation) -> bool:
+    """close-all on testnet or live (the paper exchange keeps its books in the file)."""
+    if not invocation.acts_without_db:
+        return False
+    try:
+        settings = load_settings(
+            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
+        )
+    except QtraderError:
+        return False
+    return settings.mode != "paper"
+
+
+def _unique_run_id() -> int:
+    """A run id for the stand-in store that no earlier stand-in run had (its close orders'
+    client ids derive from it); the import gives the run a real id."""
+    return int(time.time() * 1000)
+
+
+def _save_for_later(memory: Store, invocation: Invocation, run_id: int) -> None:
+    from qtrader.store.recovery import write_recovery
+
+    path = write_recovery(memory, invocation.db, run_id)
+    try:
+        open_store(invocation.db, invocation.lock_timeout).close()  # imports it
+        where = f"imported into {invocation.db} now"
+    except QtraderError as exc:
+        where = f"the next qtrader run that opens {invocation.db} imports it ({exc})"
+    sys.stderr.write(
+        f"warning: the database was locked, so close-all acted on the exchange first and "
+        f"saved what it did (its kill switch, orders, events) in {path}; {where}\n"
+    )
+
+
+def _run_recorded(
+    invocation: Invocation, step: Step, store: Store, header: dict, fixed_run_id: int | None = None
+) -> int:
+    recorded = not store.sandbox  # a sandboxed run leaves no trace, not even its runs row
+    run_id = (
+        start_run(store, invocation.command, _safe_params(invocation.params), fixed_run_id)
+        if recorded
+        else 0
+    )
+    header["run_id"] = run_id or None
     bind_run(run_id, None)
     settings = None
+    context = None
     try:
         settings = load_settings(
             SettingsRequest(invocation.config, invocation.profile, invocation.mode)
         )
         header["mode"] = settings.mode
-        set_run_mode(store, run_id, settings.mode)
+        if recorded:
+            set_run_mode(store, run_id, settings.mode)
         bind_run(run_id, settings.mode)
         context = RunContext(
             settings=settings, store=store, run_id=run_id, yes_live=invocation.yes_live
@@ -79,17 +184,35 @@ def _run_recorded(invocation: Invocation, step: Step, store: Store, header: dict
         with market_clock(market_now(settings, store)):
             result = step(context)
     except BaseException as exc:
-        _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
-        _alert(store, run_id, settings)
+        if isinstance(exc, DatabaseBusy):  # the file was taken mid-run: no more waiting on it
+            _alert_busy(invocation, exc)
+        elif recorded:
+            _assess_exchange(context)
+            _record_end(store, run_id, _outcome(exc), _exit_code(exc), _message(exc), None)
+            _alert(store, run_id, settings)
         return _report_failure(exc, header, invocation)
 
     error = mask(result.error) if result.error else None
-    _record_end(store, run_id, result.outcome, int(result.exit_code), error, result.summary)
-    _alert(store, run_id, settings)
+    if recorded:
+        _assess_exchange(context)
+        _record_end(store, run_id, result.outcome, int(result.exit_code), error, result.summary)
+        _alert(store, run_id, settings)
     render(result, header, invocation.as_json, sys.stdout)
     if error:
         sys.stderr.write(f"error: {error}\n")
     return int(result.exit_code)
+
+
+def _assess_exchange(context: RunContext | None) -> None:
+    """The exchange-health breaker counts this run (if it used the exchange); best-effort."""
+    if context is None:
+        return
+    try:
+        from qtrader.steps.exchange_health import assess
+
+        assess(context)
+    except Exception as exc:  # bookkeeping must never change the run's outcome
+        logger.warning("exchange health not assessed: {}", mask(str(exc)))
 
 
 def _alert(store: Store, run_id: int, settings: Any) -> None:

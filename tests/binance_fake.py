@@ -34,6 +34,13 @@ import responses
 # The same exchangeInfo snapshot the paper exchange ships with: one set of market rules.
 EXCHANGE_INFO = Path(__file__).parents[1] / "qtrader" / "exchange" / "binance_exchange_info.json"
 HOST = "https://demo-fapi.binance.com"
+# Request weight per endpoint (USDⓈ-M REST docs; the larger figure where it depends on the
+# parameters). Orders weigh 0 against the IP's 2,400 a minute: they count to order limits.
+WEIGHTS = {"/fapi/v1/exchangeInfo": 1, "/fapi/v1/time": 1, "/fapi/v1/positionSide/dual": 30,
+           "/fapi/v3/account": 5, "/fapi/v1/premiumIndex": 10, "/fapi/v1/openAlgoOrders": 40,
+           "/fapi/v1/openOrders": 40, "/fapi/v3/positionRisk": 5, "/fapi/v1/userTrades": 5,
+           "/fapi/v1/income": 30, "/fapi/v1/forceOrders": 50}  # fmt: skip
+ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/algoOrder")
 SIGNED = re.compile(r"signature=[0-9a-f]{64}")
 
 
@@ -74,6 +81,7 @@ class FakeBinance:
     chaos: Any = None  # (method, path) → a fault or None, for requests with none scripted
     accepted: list[str] = field(default_factory=list)  # client ids of orders taken, in order
     _ids: Any = field(default_factory=lambda: itertools.count(4082542011))
+    weight_used: dict[int, int] = field(default_factory=dict)  # minute → X-MBX-USED-WEIGHT-1M
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -102,6 +110,7 @@ class FakeBinance:
             ("DELETE", "/fapi/v1/algoOpenOrders"): self._cancel_all_algo,
             ("DELETE", "/fapi/v1/algoOrder"): self._cancel_algo_order,
         }  # fmt: skip
+        self.routes = routes  # a test may wrap a handler (looked up at each request)
         for (method, path), handler in routes.items():
             mock.add_callback(method, re.compile(re.escape(self.host + path) + r"(\?.*)?$"),
                               callback=self._wrap(method, path, handler))  # fmt: skip
@@ -177,12 +186,20 @@ class FakeBinance:
                     return fault, {}, json.dumps({"code": -1003, "msg": "Too many requests; banned"
                                                   if fault == 418 else "Too many requests"})  # fmt: skip
                 return 400, {}, json.dumps(fault)
-            result = handler(params)
+            result = self.routes.get((method, path), handler)(params)
             if isinstance(result, tuple):
                 return result
-            return 200, {"Content-Type": "application/json"}, json.dumps(result)
+            headers = {"Content-Type": "application/json", **self._weigh(method, path)}
+            return 200, headers, json.dumps(result)
 
         return callback
+
+    def _weigh(self, method: str, path: str) -> dict[str, str]:
+        """The used-weight header Binance answers with, for the clock minute."""
+        minute = int(time.time() // 60)
+        cost = 0 if method != "GET" and path in ORDER_PATHS else WEIGHTS.get(path, 1)
+        self.weight_used[minute] = self.weight_used.get(minute, 0) + cost
+        return {"X-MBX-USED-WEIGHT-1M": str(self.weight_used[minute])}
 
     extra_symbols: list[str] = field(default_factory=list)  # cloned from SOLUSDT's rules
     force_orders: list[dict] = field(default_factory=list)  # GET /fapi/v1/forceOrders

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 
 import qtrader.steps.status as status_step
 from qtrader.cli import app
+from qtrader.domain.halts import Halt
 from qtrader.store import open_store
-from qtrader.store.state import set_state
+from qtrader.store.halts import add_halt
 from tests.conftest import _free_port, invoke, invoke_json, query
 
 API_SECRET = "sEcReT-abcdef0123456789"
@@ -104,15 +106,18 @@ def test_status_shows_mode_halt_counts_and_last_runs(tmp_path, db_path):
     src.write_text(json.dumps({"symbol": "BTCUSDT", "action": "HOLD"}) + "\n{\n")
     invoke("pull-signals", "--from", str(src))
     store = open_store(str(db_path))
-    set_state(store, "halt", {"reason": "max drawdown 4.3% > 4%", "since": "2026-11-21T00:00:00Z"})
+    since = datetime(2026, 11, 21)
+    add_halt(store, Halt("paper", "drawdown", "max drawdown 4.3% > 4%", since, since.date()), 1)
     store.close()
     code, doc = invoke_json("status")
     assert code == 0
-    assert doc["halt"]["reason"] == "max drawdown 4.3% > 4%"
+    assert [(h["kind"], h["reason"]) for h in doc["halts"]] == [
+        ("drawdown", "max drawdown 4.3% > 4%")
+    ]
     assert (doc["signals"]["pending"], doc["signals"]["invalid"]) == (1, 1)
     assert [(r["command"], r["outcome"]) for r in doc["last_runs"]] == [("pull-signals", "ok")]
     human = invoke("status").stdout
-    assert "HALTED (halt): max drawdown 4.3% > 4%; `qtrader resume` lifts it" in human
+    assert "HALTED (drawdown): max drawdown 4.3% > 4%; `qtrader resume` lifts it" in human
     assert "mode       PAPER" in human
 
 

@@ -84,8 +84,9 @@ def test_execute_refuses_until_resume(binance, db_path):
     pull(BUY)
     result = invoke("--testnet", "execute")
     assert result.exit_code == 3 and "kill switch: close-all" in result.stderr
-    assert "HALTED (kill_switch)" in invoke("status").stdout
-    assert invoke("resume").exit_code == 0
+    assert "HALTED (kill_switch)" in invoke("--testnet", "status").stdout
+    assert "HALTED" not in invoke("--paper", "status").stdout  # halts are per mode
+    assert invoke("--testnet", "resume").exit_code == 0
     assert invoke("--testnet", "execute").exit_code == 0
 
 

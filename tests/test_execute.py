@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -435,12 +436,14 @@ def test_live_with_confirmation_talks_to_mainnet(db_path, monkeypatch):
 
 
 def test_halt_exits_3_before_any_request(binance, db_path):
+    from qtrader.domain.halts import Halt
     from qtrader.store import open_store
-    from qtrader.store.state import set_state
+    from qtrader.store.halts import add_halt
 
     pull(BUY)
     store = open_store(str(db_path))
-    set_state(store, "halt", {"reason": "kill switch (close-all)"})
+    now = datetime.utcnow()
+    add_halt(store, Halt("testnet", "kill_switch", "kill switch (close-all)", now, now.date()), 1)
     store.close()
     result = invoke("--testnet", "execute")
     assert result.exit_code == 3 and "trading is halted: kill switch" in result.stderr

@@ -99,3 +99,21 @@ def test_token_in_the_url_is_masked_everywhere(db_path):
     assert "s3cr3t-t0ken" not in result.output + result.stderr
     assert "token=***" in result.stderr
     assert "s3cr3t-t0ken" not in json.dumps(query(db_path, "SELECT * FROM runs"), default=str)
+
+
+def test_the_database_is_not_held_while_the_source_is_read(db_path):
+    """Another process can open the file while qtrader waits for the HTTP source."""
+    from tests.test_lock_and_rate import _can_open
+
+    invoke("status")
+    seen = []
+
+    def answer(request):
+        seen.append(_can_open(db_path))
+        return 200, {}, json.dumps([INTENT])
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.GET, URL, callback=answer)
+        assert invoke("pull-signals", "--from", URL).exit_code == 0
+    assert seen == [True]
+    assert query(db_path, "SELECT signal_id FROM signals") == [("h-1",)]

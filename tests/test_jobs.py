@@ -14,6 +14,7 @@ FAKE = """#!/usr/bin/env bash
 echo "$*" >> "$FAKE_CALLS"
 name=$(echo "$1" | tr - _)
 sleep "${FAKE_SLEEP:-0}"
+[ -n "${FAKE_ERR:-}" ] && echo "error: $FAKE_ERR" >&2
 rc_var="FAKE_RC_$name"
 exit "${!rc_var:-0}"
 """
@@ -67,6 +68,24 @@ def test_a_failure_is_reported_and_reconcile_still_runs(job_env):
     assert result.returncode == 1
     assert "qtrader pull-signals failed (exit 1)" in result.stderr
     assert calls(job_env)[-1] == "reconcile"
+
+
+def test_a_failed_repair_is_mailed_with_qtraders_error_line(job_env):
+    """reconcile exits 1 when a stop could not be placed, even while halted: cron mails it."""
+    result = run("reconcile", job_env, FAKE_RC_reconcile="1",
+                 FAKE_ERR="stop_replaced BTCUSDT: stop_loss at 49000 FAILED; and trading is halted")  # fmt: skip
+    assert result.returncode == 1
+    assert "qtrader reconcile failed (exit 1): stop_replaced BTCUSDT" in result.stderr
+
+
+def test_a_database_held_by_another_process_is_loud(job_env):
+    result = run("tick", job_env, FAKE_RC_pull_signals="4",
+                 FAKE_ERR="database x is busy: held by PID 42 (python3 notebook.py)")  # fmt: skip
+    assert result.returncode == 4
+    assert "could not open the database (exit 4): database x is busy: held by PID 42" in (
+        result.stderr
+    )
+    assert calls(job_env) == ["pull-signals --from signals.jsonl"]
 
 
 def test_two_started_together_only_one_runs(job_env):

@@ -132,7 +132,7 @@ BREAKERS = [
     ("daily loss 5 % trips", {"start_of_day_equity": D("10000"), "equity": D("9500")}, "daily_loss", "next_utc_day"),
     ("daily loss 4.99 % does not", {"start_of_day_equity": D("10000"), "equity": D("9501")}, None, None),
     ("drawdown 4 % from peak trips", {"peak_equity": D("12500"), "equity": D("12000")}, "drawdown", "resume"),
-    ("losing streak of 5 trips", {"consecutive_losses": 5}, "consecutive_losses", "resume"),
+    ("losing streak of 5 trips", {"consecutive_losses": 5}, "losing_streak", "resume"),
     ("nothing wrong", {"start_of_day_equity": D("10000"), "peak_equity": D("10000")}, None, None),
 ]  # fmt: skip
 

@@ -96,8 +96,9 @@ def test_second_process_waits_then_exits_4_naming_the_file(db_path):
     finally:
         holder.communicate(json.dumps(INTENT).encode(), timeout=60)
     assert second.returncode == 4
-    assert second.stderr.startswith(f"error: database {db_path} is busy: another qtrader process "
-                                    f"holds its lock (PID {holder.pid}); waited 1s")  # fmt: skip
+    assert second.stderr.startswith(f"error: database {db_path} is busy: another qtrader run holds "
+                                    f"its lock (PID {holder.pid}: {sys.executable} -m qtrader "
+                                    "pull-signals --from -); waited 1s")  # fmt: skip
     assert "Traceback" not in second.stderr
     assert waited >= 1.0
     assert holder.returncode == 0

@@ -123,7 +123,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Breaker:
-    kind: str  # daily_loss | drawdown | consecutive_losses
+    kind: str  # daily_loss | drawdown | losing_streak
     reason: str
     numbers: dict[str, Any]
     clears: str  # next_utc_day | resume
@@ -167,48 +167,61 @@ def _evaluate(c: Candidate, account: AccountState, limits: RiskLimits) -> Decisi
 
 def breaker(account: AccountState, limits: RiskLimits) -> Breaker | None:
     """The first circuit breaker the account's own numbers trip, if any."""
+    tripped = breakers(account, limits)
+    return tripped[0] if tripped else None
+
+
+def breakers(account: AccountState, limits: RiskLimits) -> list[Breaker]:
+    """Every circuit breaker the account's own numbers trip (each is its own halt)."""
+    tripped: list[Breaker] = []
     sod = account.start_of_day_equity
     if limits.daily_loss_limit_pct is not None and sod and sod > 0:
         loss_pct = (sod - account.equity) / sod * HUNDRED
         if loss_pct >= limits.daily_loss_limit_pct:
-            return Breaker(
-                "daily_loss",
-                f"daily loss {_pct(loss_pct)}% >= limit "
-                f"{limits.daily_loss_limit_pct}% (equity {plain(account.equity)}, "
-                f"start of day {plain(sod)})",
-                {
-                    "loss_pct": _pct(loss_pct),
-                    "limit_pct": limits.daily_loss_limit_pct,
-                    "equity": account.equity,
-                    "start_of_day_equity": sod,
-                },
-                "next_utc_day",
+            tripped.append(
+                Breaker(
+                    "daily_loss",
+                    f"daily loss {_pct(loss_pct)}% >= limit "
+                    f"{limits.daily_loss_limit_pct}% (equity {plain(account.equity)}, "
+                    f"start of day {plain(sod)})",
+                    {
+                        "loss_pct": _pct(loss_pct),
+                        "limit_pct": limits.daily_loss_limit_pct,
+                        "equity": account.equity,
+                        "start_of_day_equity": sod,
+                    },
+                    "next_utc_day",
+                )
             )
     peak = account.peak_equity
     if limits.max_drawdown_pct is not None and peak and peak > 0:
         drawdown_pct = (peak - account.equity) / peak * HUNDRED
         if drawdown_pct >= limits.max_drawdown_pct:
-            return Breaker(
-                "drawdown",
-                f"drawdown {_pct(drawdown_pct)}% from peak {plain(peak)} "
-                f">= limit {limits.max_drawdown_pct}%",
-                {
-                    "drawdown_pct": _pct(drawdown_pct),
-                    "limit_pct": limits.max_drawdown_pct,
-                    "equity": account.equity,
-                    "peak_equity": peak,
-                },
-                "resume",
+            tripped.append(
+                Breaker(
+                    "drawdown",
+                    f"drawdown {_pct(drawdown_pct)}% from peak {plain(peak)} "
+                    f">= limit {limits.max_drawdown_pct}%",
+                    {
+                        "drawdown_pct": _pct(drawdown_pct),
+                        "limit_pct": limits.max_drawdown_pct,
+                        "equity": account.equity,
+                        "peak_equity": peak,
+                    },
+                    "resume",
+                )
             )
     streak = limits.max_consecutive_losses
     if streak is not None and account.consecutive_losses >= streak:
-        return Breaker(
-            "consecutive_losses",
-            f"{account.consecutive_losses} losing trades in a row >= limit {streak}",
-            {"consecutive_losses": account.consecutive_losses, "limit": streak},
-            "resume",
+        tripped.append(
+            Breaker(
+                "losing_streak",
+                f"{account.consecutive_losses} losing trades in a row >= limit {streak}",
+                {"consecutive_losses": account.consecutive_losses, "limit": streak},
+                "resume",
+            )
         )
-    return None
+    return tripped
 
 
 # --- the rules, in the order they are applied ------------------------------------------

@@ -40,10 +40,12 @@ def open_exchange(
             "--live sends real orders with real money; confirm with --yes-live or "
             "QTRADER_LIVE_CONFIRM=yes"
         )
-    return _binance(settings, mode, *_keys(env, mode))
+    return _binance(settings, mode, *_keys(env, mode), store=store)
 
 
-def _binance(settings: Settings, mode: str, api_key: str, api_secret: str) -> Exchange:
+def _binance(
+    settings: Settings, mode: str, api_key: str, api_secret: str, store: Store | None = None
+) -> Exchange:
     from qtrader.exchange.binance import BinanceUsdm  # ccxt is heavy: import only when trading
 
     ex = settings.exchange
@@ -55,6 +57,7 @@ def _binance(settings: Settings, mode: str, api_key: str, api_secret: str) -> Ex
         timeout_s=float(ex.timeout_s),
         read_retries=ex.read_retries,
         retry_wait_s=float(ex.retry_wait_s),
+        before_network=store.release if store is not None else None,  # the lock, never held
     )
 
 

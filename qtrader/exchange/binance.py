@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -39,6 +40,7 @@ from qtrader.exchange.port import (
     PositionDetail,
     PositionInfo,
 )
+from qtrader.exchange.weight import WeightBudget
 from qtrader.network import describe_network_failure
 from qtrader.secrets import mask
 
@@ -67,8 +69,21 @@ class _JournalingBinance(ccxt.binanceusdm):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         self.qt_journal: list[dict[str, Any]] = []
+        self.qt_budget = WeightBudget()
+        self.qt_before_network: Callable[[], None] = lambda: None
+
+    def spend_weight(self, cost=None):
+        """Spend Binance's weight budget (X-MBX-USED-WEIGHT-1M) instead of ccxt's fixed
+        cost × rateLimit sleep; the database is let go of before any wait."""
+        cost = float(cost if cost is not None else 1)
+        if self.qt_budget.wait_s(cost) > 0:
+            self.qt_before_network()
+        self.qt_budget.spend(cost)
+
+    throttle = spend_weight  # ccxt calls throttle(cost) before each request
 
     def fetch(self, url, method="GET", headers=None, body=None):
+        self.qt_before_network()  # never hold the DuckDB file across network I/O
         parts = urlsplit(url)
         entry: dict[str, Any] = {
             "method": method,
@@ -82,11 +97,29 @@ class _JournalingBinance(ccxt.binanceusdm):
             response = super().fetch(url, method, headers, body)
         except Exception as exc:
             entry["error"] = mask(str(exc))[:JOURNAL_BODY_LIMIT]
+            entry["unhealthy"] = _unhealthy(exc)
             raise
         finally:
             entry["ms"] = round((time.perf_counter() - started) * 1000, 1)
         entry["response"] = _truncate(response)
+        self.qt_budget.observe(_header(self.last_response_headers, "X-MBX-USED-WEIGHT-1M"))
         return response
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() == name.lower():
+            return value
+    return None
+
+
+def _unhealthy(exc: Exception) -> bool:
+    """The exchange failed to answer (timeout, 5xx, -1001 internal error, 429/418), as opposed
+    to answering no (a rejection) or our clock being off (-1021): what the health breaker
+    counts."""
+    if isinstance(exc, ccxt.InvalidNonce):
+        return False
+    return isinstance(exc, ccxt.OperationFailed)
 
 
 def _params(query: str, body: Any) -> dict[str, str]:
@@ -111,6 +144,7 @@ class BinanceUsdm:
         timeout_s: float = 10.0,
         read_retries: int = 4,
         retry_wait_s: float = 0.5,
+        before_network: Callable[[], None] | None = None,
     ) -> None:
         self.mode = mode
         self.read_retries = read_retries
@@ -119,7 +153,7 @@ class BinanceUsdm:
             {
                 "apiKey": api_key,
                 "secret": api_secret,
-                "enableRateLimit": True,  # ccxt's weight-aware throttle
+                "enableRateLimit": True,  # throttle(): Binance's weight budget (weight.py)
                 "timeout": int(timeout_s * 1000),
                 "options": {
                     "fetchMarkets": {"types": ["linear"]},
@@ -129,6 +163,8 @@ class BinanceUsdm:
                 },
             }
         )
+        if before_network is not None:
+            self.client.qt_before_network = before_network
         if mode == "testnet":
             self.client.enable_demo_trading(True)
         if api_url:

@@ -33,10 +33,10 @@ from qtrader.exchange.port import (
 )
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
+from qtrader.steps.halting import halt
 from qtrader.steps.markets import load_markets
 from qtrader.steps.sending import OrderSender, describe, send_once
 from qtrader.store.batch import WriteBatch
-from qtrader.store.risk_state import get_halt, set_halt
 
 PASSES = 3
 
@@ -238,16 +238,10 @@ def _ask(plan: Snapshot, yes: bool, confirm: Confirm | None, host: str, mode: st
 
 
 def _halt(ctx: RunContext, batch: WriteBatch, plan: Snapshot) -> None:
-    """The kill switch: the same halt the circuit breakers use; lifted only by resume."""
-    if (get_halt(ctx.store) or {}).get("kind") != "kill_switch":
-        set_halt(
-            ctx.store,
-            "kill_switch",
-            "kill switch: close-all",
-            "resume",
-            {"positions": len(plan.positions)},
-        )
-    logger.info("close-all: trading halted (kill switch); cancelling and closing")
+    """The kill switch: added to the mode's halts (weakening none); lifted only by resume."""
+    numbers = {"positions": len(plan.positions)}
+    halt(ctx, batch, "kill_switch", "kill switch: close-all", numbers, event=None)
+    logger.info("close-all: trading halted (kill switch); closing, then cancelling")
     batch.event(
         "close_all_started",
         "critical",

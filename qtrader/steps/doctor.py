@@ -16,9 +16,9 @@ from qtrader.errors import ExitCode, QtraderError
 from qtrader.exchange import KEY_VARS, open_exchange
 from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
+from qtrader.steps.halting import in_force
 from qtrader.store.exchange_cache import cached_hedge_mode, forget_symbol_setups, save_hedge_mode
 from qtrader.store.migrations import available
-from qtrader.store.risk_state import get_halt
 
 MAX_SKEW_MS = 1000  # Binance rejects requests outside recvWindow; qtrader resyncs, but a host
 # this far off is drifting and should run an NTP client
@@ -87,13 +87,13 @@ def _database(ctx: RunContext) -> Check:
 
 
 def _halt(ctx: RunContext) -> Check:
-    halt = get_halt(ctx.store)
-    if not halt:
+    halts = in_force(ctx)
+    if not halts:
         return Check("halt", "PASS", "not halted")
     return Check(
         "halt",
         "WARN",
-        f"HALTED ({halt.get('kind')}): {halt.get('reason')}",
+        "HALTED " + "; ".join(f"({h.kind}): {h.reason}" for h in halts),
         "qtrader resume, once the cause is understood",
     )
 

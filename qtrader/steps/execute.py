@@ -68,8 +68,9 @@ from qtrader.exchange.port import (
 from qtrader.interrupts import deferred_interrupts
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
+from qtrader.steps.halting import halted_message, refuse_if_halted
 from qtrader.steps.markets import load_markets
-from qtrader.steps.risk_gate import account_state, how_it_lifts, risk_limits, trip_breakers
+from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
 from qtrader.steps.sending import OrderSender, existing_rows
 from qtrader.store.batch import WriteBatch
 from qtrader.store.exchange_cache import (
@@ -79,10 +80,6 @@ from qtrader.store.exchange_cache import (
     symbol_setups,
 )
 from qtrader.store.orders import orders_by_role
-from qtrader.store.risk_state import (
-    drop_halt,
-    get_halt,
-)
 from qtrader.store.signals import SIGNAL_FIELDS
 
 MAX_STEPS = 12  # lifecycle actions per signal and run (a lifecycle settles in fewer)
@@ -165,7 +162,7 @@ def execute(
     refresh_markets: bool = False,
     exchange: Exchange | None = None,
 ) -> Result:
-    halt = _halt(ctx)
+    halt, entry_halts = _halts(ctx, dry_run)  # entry_halts stop new entries only
     if halt is not None and dry_run:
         raise halt
     exchange = exchange or open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
@@ -179,6 +176,7 @@ def execute(
         return _result(exchange, [], header, dry_run)
     run = _Execution(ctx, exchange, dry_run)
     run.halt = halt
+    run.entry_halts = entry_halts
     with deferred_interrupts() as interrupted:
         try:
             run.prepare(refresh_markets)
@@ -194,35 +192,13 @@ def execute(
     return result
 
 
-def _halt(ctx: RunContext) -> Halted | None:
+def _halts(ctx: RunContext, dry_run: bool) -> tuple[Halted | None, list]:
+    """A halt that stops everything (raised, for exit 3 at the end), and the halts that stop
+    new entries only (exchange_unhealthy)."""
     try:
-        refuse_if_halted(ctx)
+        return None, refuse_if_halted(ctx, dry_run)
     except Halted as halt:
-        return halt
-    return None
-
-
-def refuse_if_halted(ctx: RunContext) -> None:
-    """Exit 3 while a halt holds. A daily-loss halt lifts itself on the next UTC day."""
-    halt = get_halt(ctx.store)
-    if not halt:
-        return
-    today = ctx.now().date().isoformat()
-    if halt.get("clears") == "next_utc_day" and halt.get("day", today) < today:
-        drop_halt(ctx.store)
-        batch = WriteBatch(ctx.run_id, ctx.mode)
-        batch.event(
-            "halt_cleared",
-            "info",
-            None,
-            f"daily-loss halt of {halt['day']} lifted: a new UTC day",
-            halt,
-        )
-        batch.commit(ctx.store)
-        logger.info("daily-loss halt of {} lifted: a new UTC day", halt["day"])
-        return
-    reason = halt.get("reason", "no reason recorded")
-    raise Halted(f"trading is halted: {reason}; {how_it_lifts(halt.get('clears'))}")
+        return halt, []
 
 
 def _signals(ctx: RunContext, status: str, limit: int | None) -> list[SignalRow]:
@@ -259,6 +235,7 @@ class _Execution:
         self.halt: Halted | None = None  # new entries wait; protection and closes go on
         self._resuming: set[int] = set()  # signals a previous run left in flight
         self.sizing: dict[int, dict[str, Any]] = {}  # signal seq → sizing_summary, for output
+        self.entry_halts: list = []  # halts that stop new entries only (exchange_unhealthy)
 
     # --- once per run --------------------------------------------------------------------
 
@@ -275,9 +252,12 @@ class _Execution:
         self.setups = symbol_setups(self.store, self.mode)
         self.state = account_state(self.ctx, self.account)
         try:
-            trip_breakers(self.ctx, self.state, self.limits, self.batch)
-        except Halted as halt:
-            self.halt = halt
+            would_trip = trip_breakers(self.ctx, self.state, self.limits, self.batch, self.dry_run)
+        except Halted as halt:  # tripped now: entries wait, protection and closes go on
+            self.halt, would_trip = halt, None
+        if would_trip or self.entry_halts:
+            why = would_trip or halted_message(self.entry_halts)
+            self.state = replace(self.state, halted=why)
 
     def commit(self) -> None:
         self._remember_position_mode()

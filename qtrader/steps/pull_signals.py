@@ -67,12 +67,24 @@ def pull_signals(
 def _pull_one(
     ctx: RunContext, source: Source, limits: Limits, tally: SourceCounts, rejections: list
 ) -> None:
-    def read_cursor(key: str) -> str | None:
-        return get_state(ctx.store, key)
+    # a network source (Redis, HTTP) is read with the database let go of: a slow or blocking
+    # read must not hold the file (and its lock) away from everyone else
+    network = source.label.startswith(("redis://", "rediss://", "http://", "https://"))
 
+    def let_go() -> None:
+        if network:
+            ctx.store.release()
+
+    def read_cursor(key: str) -> str | None:
+        cursor = get_state(ctx.store, key)
+        let_go()
+        return cursor
+
+    let_go()
     for batch in source.batches(read_cursor):
         parsed = [_parse(record, limits) for record in batch.records]
         _store_batch(ctx, source.label, batch, parsed, tally, rejections)
+        let_go()
 
 
 def _parse(record: RawRecord, limits: Limits) -> ParsedRecord:

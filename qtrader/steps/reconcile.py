@@ -27,7 +27,7 @@ from qtrader.clock import from_ms, to_ms
 from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus
 from qtrader.domain.positions import classification, r_multiple
-from qtrader.errors import ExitCode
+from qtrader.errors import ExitCode, Halted
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
     CannotTell,
@@ -40,6 +40,7 @@ from qtrader.exchange.port import (
 )
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
+from qtrader.steps.halting import failure_wins
 from qtrader.steps.markets import load_markets
 from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
 from qtrader.steps.sending import look_up, record_answer
@@ -183,13 +184,15 @@ class _Run:
         self.count("income_rows", len(rows))
 
     def ingest_fills(self, symbols: set[str]) -> None:
-        for symbol in sorted(symbols):
-            key = f"fills_cursor:{self.mode}:{symbol}"
-            since = get_state(self.store, key)
-            fills = self.exchange.fills(symbol, since_ms=since)
+        # cursors first, then the requests, then the writes: the file is opened once for
+        # the reads and once for the writes, not twice per symbol (it is let go per request)
+        keys = {symbol: f"fills_cursor:{self.mode}:{symbol}" for symbol in sorted(symbols)}
+        cursors = {symbol: get_state(self.store, key) for symbol, key in keys.items()}
+        fetched = {s: self.exchange.fills(s, since_ms=cursors[s]) for s in keys}
+        for symbol, fills in fetched.items():
             if fills:
                 self._store_fills(fills)
-                set_state(self.store, key, max(f.ts_ms for f in fills))
+                set_state(self.store, keys[symbol], max(f.ts_ms for f in fills))
 
     def _store_fills(self, fills: list[Fill]) -> None:
         ids = {f.order_id for f in fills}
@@ -514,7 +517,10 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
             settle_now(ctx, exchange, batch, closed, run)
         account = exchange.account()
         state = account_state(ctx, account)
-        trip_breakers(ctx, state, risk_limits(ctx.settings), batch)
+        try:
+            trip_breakers(ctx, state, risk_limits(ctx.settings), batch)
+        except Halted as halted:  # a failed repair must not hide behind the halt: exit 1 wins
+            return failure_wins(_result(ctx, exchange, run, repairs, account.equity), halted)
         return _result(ctx, exchange, run, repairs, account.equity)
     finally:
         batch.exchange_calls(exchange.journal())

@@ -1,4 +1,5 @@
-"""resume: lift a halt (kill switch or circuit breaker), recorded as an event.
+"""resume: lift every halt of the run's mode (kill switch and circuit breakers), recorded
+as one event per halt lifted. Halts of other modes stay.
 
 The drawdown peak and the losing streak count again from this moment, so a breaker that
 tripped on them does not trip again at once on the same history.
@@ -8,28 +9,35 @@ from __future__ import annotations
 
 from qtrader.output import Result
 from qtrader.steps import RunContext
+from qtrader.steps.halting import resume_all
 from qtrader.store.batch import WriteBatch
-from qtrader.store.risk_state import clear_halt, get_halt
+from qtrader.store.risk_state import mark_risk_reset
 
 
 def resume(ctx: RunContext) -> Result:
-    halt = get_halt(ctx.store)
-    if not halt:
-        return Result(
-            data={"resumed": False, "lifted": None}, lines=["not halted: nothing to lift"]
-        )
     with ctx.store.transaction():
-        clear_halt(ctx.store)
+        lifted = resume_all(ctx)
+        if lifted:
+            mark_risk_reset(ctx.store, ctx.mode)
+    if not lifted:
+        return Result(
+            data={"resumed": False, "lifted": []},
+            lines=[f"{ctx.mode.upper()} is not halted: nothing to lift"],
+        )
     batch = WriteBatch(ctx.run_id, ctx.mode)
-    batch.event(
-        "halt_lifted", "warning", None, f"halt lifted by resume: {halt.get('reason')}", halt
-    )
+    for h in lifted:
+        batch.event(
+            "halt_lifted", "warning", None, f"halt lifted by resume: {h.reason}", h.as_dict()
+        )
     batch.commit(ctx.store)
     return Result(
-        data={"resumed": True, "lifted": halt},
+        data={"resumed": True, "lifted": [h.as_dict() for h in lifted]},
         lines=[
-            f"lifted: {halt.get('reason')} (since {halt.get('since')})",
+            *(
+                f"lifted {h.kind}: {h.reason} (since {h.since:%Y-%m-%d %H:%M:%S} UTC)"
+                for h in lifted
+            ),
             "the drawdown peak and the losing streak count again from now",
         ],
-        summary={"lifted": halt.get("kind")},
+        summary={"lifted": [h.kind for h in lifted]},
     )

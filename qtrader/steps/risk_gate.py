@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from qtrader.domain.risk import AccountState, Holding, RiskLimits, breaker
+from qtrader.domain.halts import how_it_lifts, lifts_for
+from qtrader.domain.risk import AccountState, Holding, RiskLimits, breakers
 from qtrader.errors import Halted
 from qtrader.exchange.port import Account
 from qtrader.steps import RunContext
+from qtrader.steps.halting import halt
 from qtrader.store.batch import WriteBatch
 from qtrader.store.risk_state import (
     consecutive_losses,
@@ -17,7 +19,6 @@ from qtrader.store.risk_state import (
     open_entry_counts,
     record_equity,
     risk_reset_at,
-    set_halt,
 )
 
 
@@ -31,7 +32,7 @@ def account_state(ctx: RunContext, account: Account) -> AccountState:
     store, mode, now = ctx.store, ctx.mode, ctx.now()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     record_equity(store, mode, ctx.run_id, account.wallet_balance, account.equity)
-    reset = risk_reset_at(store)
+    reset = risk_reset_at(store, mode)
     start_of_day, peak = equity_marks(store, mode, day_start, reset)
     last_hour, today = entry_counts(store, mode, now, day_start)
     entries = open_entry_counts(store, mode)
@@ -53,23 +54,25 @@ def account_state(ctx: RunContext, account: Account) -> AccountState:
 
 
 def trip_breakers(
-    ctx: RunContext, state: AccountState, limits: RiskLimits, batch: WriteBatch
-) -> None:
-    """Store the halt and raise Halted (exit 3) when a breaker trips."""
-    tripped = breaker(state, limits)
-    if tripped is None:
-        return
-    set_halt(ctx.store, tripped.kind, tripped.reason, tripped.clears, tripped.numbers)
-    batch.event(
-        "breaker_tripped",
-        "critical",
-        None,
-        tripped.reason,
-        {"kind": tripped.kind, "clears": tripped.clears, **tripped.numbers},
-    )
+    ctx: RunContext,
+    state: AccountState,
+    limits: RiskLimits,
+    batch: WriteBatch,
+    dry_run: bool = False,
+) -> str | None:
+    """Add a halt for every breaker that trips, and raise Halted (exit 3) when one does.
+    Each breaker is its own halt: none replaces or weakens another (or the kill switch).
+    A dry run halts nothing: it returns what would trip, for its report."""
+    tripped = breakers(state, limits)
+    if not tripped:
+        return None
+    if dry_run:
+        return "a circuit breaker would trip: " + "; ".join(b.reason for b in tripped)
+    for b in tripped:
+        halt(ctx, batch, b.kind, b.reason, b.numbers, "breaker_tripped")
     batch.commit(ctx.store)
-    raise Halted(f"circuit breaker tripped: {tripped.reason}; {how_it_lifts(tripped.clears)}")
-
-
-def how_it_lifts(clears: str | None) -> str:
-    return "it lifts at 00:00 UTC" if clears == "next_utc_day" else "`qtrader resume` lifts it"
+    first = tripped[0]
+    raise Halted(
+        f"circuit breaker tripped: {first.reason}; {how_it_lifts(lifts_for(first.kind))}"
+        + "".join(f"; and {b.reason}" for b in tripped[1:])
+    )

@@ -2,7 +2,10 @@
 
 Only statements that read are accepted (SELECT, WITH … SELECT, DESCRIBE, SHOW, EXPLAIN,
 PRAGMA table_info …): DuckDB's own parser classifies the statement, so nothing that writes
-can slip through a comment or a second statement.
+can slip through a comment or a second statement. `EXPLAIN ANALYZE` runs its statement, so it
+is refused. Beyond that check the query runs on a read-only connection inside a transaction
+that is always rolled back (the runner's sandbox), so even a statement the check misread
+cannot change the file.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ def run_query(ctx: RunContext, query: str) -> Result:
     kind = statements[0].type.name
     if kind not in READ_ONLY:
         raise UsageError(f"qtrader sql is read-only; {kind} statements are refused")
+    if kind == "EXPLAIN" and _analyzes(query):
+        raise UsageError(
+            "qtrader sql is read-only; EXPLAIN ANALYZE runs its statement: use EXPLAIN"
+        )
     try:
         cursor = ctx.store.execute(query)
         rows = cursor.fetchmany(MAX_ROWS + 1)
@@ -46,3 +53,13 @@ def run_query(ctx: RunContext, query: str) -> Result:
             )
         ],
     )
+
+
+def _analyzes(query: str) -> bool:
+    """EXPLAIN ANALYZE (or ANALYSE): the keyword after EXPLAIN, comments skipped."""
+    words = [
+        query[start:].split(None, 1)[0].upper()
+        for start, kind in duckdb.tokenize(query)
+        if kind != duckdb.token_type.comment
+    ]
+    return len(words) > 1 and words[1].startswith(("ANALYZE", "ANALYSE"))

@@ -1,4 +1,4 @@
-"""status: the state at a glance (mode, halt, account, positions, signals, last runs).
+"""status: the state at a glance (mode, halts, account, positions, signals, last runs).
 
 Equity, day PnL and open positions are read live from the exchange when it answers (one
 attempt, no retries: status must be quick), and marked `live`; otherwise they are what the
@@ -17,8 +17,7 @@ from qtrader.errors import QtraderError
 from qtrader.exchange import replaying
 from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
-from qtrader.steps.risk_gate import how_it_lifts
-from qtrader.store.risk_state import get_halt
+from qtrader.steps.halting import in_force
 from qtrader.store.runs import last_runs
 from qtrader.store.signals import counts_by_status
 
@@ -26,7 +25,7 @@ SIGNAL_STATUSES = ("pending", "executed", "rejected", "skipped", "expired", "inv
 
 
 def status(ctx: RunContext) -> Result:
-    halt = get_halt(ctx.store)
+    halts = [h.as_dict() for h in in_force(ctx)]
     counts = counts_by_status(ctx.store)
     signals = {name: counts.get(name, 0) for name in SIGNAL_STATUSES} | counts
     runs = [r for r in last_runs(ctx.store) if r["run_id"] != ctx.run_id]
@@ -35,20 +34,20 @@ def status(ctx: RunContext) -> Result:
         "db": ctx.store.path,
         "config_file": settings.config_file,
         "profile": settings.profile,
-        "halt": halt,
+        "halts": halts,
         "signals": signals,
         "last_runs": runs,
     }
-    halt_text = "none"
-    if halt:
-        lifts = how_it_lifts(halt.get("clears"))
-        halt_text = f"HALTED ({halt.get('kind', 'halt')}): {halt.get('reason', '?')}; {lifts}"
+    halt_lines = [f"HALTED ({h['kind']}): {h['reason']}; {h['how_it_lifts']}" for h in halts] or [
+        "none"
+    ]
     lines = [
         f"database   {ctx.store.path}",
         f"settings   {settings.config_file or 'defaults'}"
         + (f" (profile {settings.profile})" if settings.profile else ""),
         f"mode       {mode_label(ctx.mode)}",
-        f"halt       {halt_text}",
+        f"halt       {halt_lines[0]}",
+        *(f"           {line}" for line in halt_lines[1:]),
     ]
     if ctx.mode == "paper":
         data["paper_prices"] = settings.paper.prices

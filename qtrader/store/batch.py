@@ -50,6 +50,7 @@ _CALL_COLUMNS = (
     "response",
     "error",
     "ms",
+    "unhealthy",
 )
 _CLIENT_ID_PARAMS = ("newClientOrderId", "clientAlgoId", "origClientOrderId")
 
@@ -123,6 +124,7 @@ class WriteBatch:
                     json.dumps(response, default=str) if response is not None else None,
                     call.get("error"),
                     call.get("ms"),
+                    bool(call.get("unhealthy")),
                 )
             )
 

@@ -2,10 +2,14 @@
 
 DuckDB lets one process hold a file read-write. A second process retries with back-off
 until `lock_timeout` and then raises DatabaseBusy naming the file.
+
+A *sandboxed* store writes nothing: everything the step does runs in one transaction that
+is always rolled back (dry runs, `qtrader sql`), on a read-only connection when asked.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,16 +19,57 @@ from typing import Any
 import duckdb
 
 from qtrader.errors import DatabaseBusy, QtraderError, UsageError
-from qtrader.store.migrations import migrate
+from qtrader.secrets import mask
+from qtrader.store.migrations import migrate, up_to_date
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
 
 
 class Store:
-    def __init__(self, conn: duckdb.DuckDBPyConnection, path: str) -> None:
-        self.conn = conn
+    """The file, opened only around reads and writes: `release()` lets go of the connection
+    (and with it DuckDB's lock) before network I/O or a wait, and the next read or write
+    opens it again, waiting for the lock as at the start. Never inside a transaction, never
+    in a sandbox (its one transaction spans the run), never for an in-memory store."""
+
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        path: str,
+        sandbox: bool = False,
+        lock_timeout: float = 30.0,
+        read_only: bool = False,
+    ) -> None:
+        self._conn: duckdb.DuckDBPyConnection | None = conn
+        self.read_only = read_only
         self.path = path
+        self.sandbox = sandbox
+        self.lock_timeout = lock_timeout
+        self._in_transaction = False
+        self.keep_open = False  # close-all: a file it holds is not let go mid-emergency
         self._column_types: dict[str, dict[str, str]] = {}
+        if sandbox:
+            conn.execute("BEGIN TRANSACTION")
+
+    @property
+    def conn(self) -> duckdb.DuckDBPyConnection:
+        if self._conn is None:
+            # a reopen mid-run serves small reads and writes: one thread opens ~30 % faster
+            self._conn = _connect_waiting(
+                Path(self.path), self.lock_timeout, self.read_only, {"threads": 1}
+            )
+        return self._conn
+
+    def release(self) -> None:
+        """Let go of the file until the next read or write (before network I/O)."""
+        if self._conn is None or self.keep_open or self.sandbox or self._in_transaction:
+            return
+        if self.path == ":memory:":
+            return
+        # a checkpoint per release would cost ~20 ms each: the WAL carries the writes to the
+        # next open (DuckDB replays it, read-only openers too); close() at the end checkpoints
+        self._conn.execute("PRAGMA disable_checkpoint_on_shutdown")
+        self._conn.close()
+        self._conn = None
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(sql, params or [])
@@ -37,14 +82,21 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        """All writes inside commit together or not at all."""
-        self.conn.execute("BEGIN TRANSACTION")
+        """All writes inside commit together or not at all (in a sandbox: never)."""
+        if self.sandbox:
+            yield self
+            return
+        conn = self.conn
+        conn.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             yield self
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+        conn.execute("COMMIT")
 
     def insert_rows(
         self,
@@ -77,7 +129,12 @@ class Store:
         return self._column_types[table]
 
     def close(self) -> None:
-        self.conn.close()
+        if self._conn is None:
+            return
+        if self.sandbox:
+            self._conn.execute("ROLLBACK")
+        self._conn.close()
+        self._conn = None
 
 
 def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -> Store:
@@ -87,29 +144,51 @@ def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -
     elif not db_path.exists():
         raise UsageError(f"database {path} does not exist; run a command that writes it first")
     conn = _connect_waiting(db_path, lock_timeout, read_only)
-    store = Store(conn, str(db_path))
+    store = Store(conn, str(db_path), lock_timeout=lock_timeout, read_only=read_only)
     if not read_only:
         migrate(conn)
+        from qtrader.store.recovery import import_pending
+
+        import_pending(store)  # what a close-all did while the file was locked, first thing
     return store
 
 
-def _connect_waiting(path: Path, lock_timeout: float, read_only: bool) -> duckdb.DuckDBPyConnection:
+def open_sandbox(path: str, lock_timeout: float = 30.0, read_only: bool = False) -> Store:
+    """A store whose every write is rolled back at close: the file is left as it was.
+
+    A missing or out-of-date file is first created or migrated (schema only, as any command
+    would); after that nothing is written. `read_only` also opens the connection read-only,
+    so DuckDB itself refuses any write."""
+    db_path = Path(path)
+    if not db_path.exists() or not _is_current(db_path, lock_timeout):
+        open_store(path, lock_timeout).close()
+    conn = _connect_waiting(db_path, lock_timeout, read_only)
+    return Store(conn, str(db_path), sandbox=True)
+
+
+def _is_current(path: Path, lock_timeout: float) -> bool:
+    conn = _connect_waiting(path, lock_timeout, read_only=True)
+    try:
+        return up_to_date(conn)
+    finally:
+        conn.close()
+
+
+def _connect_waiting(
+    path: Path, lock_timeout: float, read_only: bool, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + max(lock_timeout, 0.0)
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.IOException as exc:
             message = str(exc)
             if not any(marker in message for marker in _LOCK_MARKERS):
                 raise _open_error(path, message) from None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise DatabaseBusy(
-                    f"database {path} is busy: another qtrader process holds its lock "
-                    f"({_holder(message)}); waited {lock_timeout:g}s. Wait for it to finish "
-                    "or raise --lock-timeout"
-                ) from None
+                raise DatabaseBusy(busy_message(path, message, lock_timeout)) from None
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 1.0)
         except duckdb.Error as exc:
@@ -119,11 +198,73 @@ def _connect_waiting(path: Path, lock_timeout: float, read_only: bool) -> duckdb
 _READ_ONLY_MARKERS = ("Permission denied", "Read-only file system", "read-only")
 
 
-def _holder(message: str) -> str:
+def busy_message(path: Path, duckdb_message: str, waited_s: float) -> str:
+    """Who holds the file, and how to release it: the PID from DuckDB's message, else from
+    /proc/*/fd links to the file; the command line from /proc/PID/cmdline."""
+    pid = _pid_in(duckdb_message) or lock_holder(path)
+    if pid is None:
+        return (
+            f"database {path} is busy: another process holds its lock (not found: try "
+            f"`fuser {path}`); waited {waited_s:g}s. Stop that process or raise --lock-timeout"
+        )
+    argv = command_line(pid)
+    command = mask(" ".join(argv))[:200] if argv else "command line unknown"
+    if _is_qtrader(argv):
+        return (
+            f"database {path} is busy: another qtrader run holds its lock (PID {pid}: "
+            f"{command}); waited {waited_s:g}s. Wait for it to finish or raise --lock-timeout; "
+            f"if it hangs, stop it with `kill {pid}`"
+        )
+    return (
+        f"database {path} is busy: PID {pid} ({command}) holds it open and is not a qtrader "
+        f"run (a notebook, the DuckDB CLI or UI?); waited {waited_s:g}s. Until it lets go, no "
+        f"qtrader step runs: no reconcile, no stop repairs, no breakers. Close its connection "
+        f"(`con.close()`) or stop it (`kill {pid}`); to explore, open a copy of the file"
+    )
+
+
+def _pid_in(message: str) -> int | None:
     marker = "(PID "
-    if marker in message:
-        return "PID " + message.split(marker, 1)[1].split(")", 1)[0]
-    return "unknown process"
+    if marker not in message:
+        return None
+    digits = message.split(marker, 1)[1].split(")", 1)[0].strip()
+    return int(digits) if digits.isdigit() else None
+
+
+def lock_holder(path: Path, proc: Path = Path("/proc")) -> int | None:
+    """The first other process with the file open (Linux /proc), if it can be seen."""
+    target = str(path.resolve())
+    me = os.getpid()
+    try:
+        pids = sorted(int(p.name) for p in proc.iterdir() if p.name.isdigit())
+    except OSError:
+        return None
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (proc / str(pid) / "fd").iterdir()]
+        except OSError:
+            continue
+        if target in links:
+            return pid
+    return None
+
+
+def command_line(pid: int, proc: Path = Path("/proc")) -> list[str]:
+    try:
+        raw = (proc / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part for part in raw.decode(errors="replace").split("\0") if part]
+
+
+def _is_qtrader(argv: list[str]) -> bool:
+    """`qtrader …`, `.venv/bin/qtrader …` or `python -m qtrader …` (not a notebook that merely
+    opens a file named qtrader.duckdb)."""
+    if any(Path(arg).name == "qtrader" for arg in argv[:2]):
+        return True
+    return any(argv[i : i + 2] == ["-m", "qtrader"] for i in range(len(argv) - 1))
 
 
 def _open_error(path: Path, message: str) -> QtraderError:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from qtrader.clock import utcnow
 from qtrader.store.db import Store
-from qtrader.store.state import HALT_KEY, get_state, set_state
+from qtrader.store.state import get_state, set_state
 
 RISK_RESET_KEY = "risk_reset_at"
 _EPOCH = datetime(1970, 1, 1)
@@ -26,8 +25,9 @@ def record_equity(store: Store, mode: str, run_id: int, wallet: Decimal, equity:
     )
 
 
-def risk_reset_at(store: Store) -> datetime:
-    value = get_state(store, RISK_RESET_KEY)
+def risk_reset_at(store: Store, mode: str) -> datetime:
+    """The last `resume` of this mode (before resume was per mode: the last one of any)."""
+    value = get_state(store, f"{RISK_RESET_KEY}:{mode}") or get_state(store, RISK_RESET_KEY)
     return datetime.fromisoformat(value) if value else _EPOCH
 
 
@@ -86,32 +86,6 @@ def open_entry_counts(store: Store, mode: str) -> dict[str, int]:
     return {symbol: int(n) for symbol, n in rows}
 
 
-# --- the halt (circuit breakers and the kill switch share it) ---------------------------
-
-
-def get_halt(store: Store) -> dict[str, Any] | None:
-    return get_state(store, HALT_KEY)
-
-
-def set_halt(store: Store, kind: str, reason: str, clears: str, numbers: dict) -> dict[str, Any]:
-    now = utcnow()
-    halt = {
-        "kind": kind,
-        "reason": reason,
-        "clears": clears,
-        "since": now.isoformat(),
-        "day": now.date().isoformat(),
-        "numbers": numbers,
-    }
-    set_state(store, HALT_KEY, halt)
-    return halt
-
-
-def drop_halt(store: Store) -> None:
-    store.execute("DELETE FROM state WHERE key = ?", [HALT_KEY])
-
-
-def clear_halt(store: Store) -> None:
-    """`resume`: lift the halt; the drawdown peak and losing streak count from now."""
-    drop_halt(store)
-    set_state(store, RISK_RESET_KEY, utcnow().isoformat())
+def mark_risk_reset(store: Store, mode: str) -> None:
+    """`resume`: the drawdown peak and the losing streak of this mode count from now."""
+    set_state(store, f"{RISK_RESET_KEY}:{mode}", utcnow().isoformat())

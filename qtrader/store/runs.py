@@ -11,12 +11,13 @@ from qtrader.clock import wall_utcnow
 from qtrader.store.db import Store
 
 
-def start_run(store: Store, command: str, args: dict[str, Any]) -> int:
-    """Committed at once, so a run that dies still shows up (with no end)."""
+def start_run(store: Store, command: str, args: dict[str, Any], run_id: int | None = None) -> int:
+    """Committed at once, so a run that dies still shows up (with no end). `run_id` is given
+    only in a stand-in store (close-all on a locked file), where it must not repeat."""
     row = store.fetchone(
-        "INSERT INTO runs (command, args, pid, version, started_at) "
-        "VALUES (?, ?, ?, ?, ?) RETURNING run_id",
-        [command, json.dumps(args, default=str), os.getpid(), __version__, wall_utcnow()],
+        "INSERT INTO runs (run_id, command, args, pid, version, started_at) "
+        "VALUES (coalesce(?, nextval('runs_seq')), ?, ?, ?, ?, ?) RETURNING run_id",
+        [run_id, command, json.dumps(args, default=str), os.getpid(), __version__, wall_utcnow()],
     )
     assert row is not None
     return int(row[0])

@@ -1,4 +1,4 @@
-"""The `state` table: small JSON values by key (cursors, the halt)."""
+"""The `state` table: small JSON values by key (cursors, caches; halts have their own table)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from typing import Any
 
 from qtrader.clock import utcnow
 from qtrader.store.db import Store
-
-HALT_KEY = "halt"
 
 
 def get_state(store: Store, key: str) -> Any | None:

@@ -6,6 +6,7 @@ row in `schema_version`. Never edit an applied file: add the next number.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from importlib import resources
 
@@ -26,12 +27,23 @@ def available() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+def up_to_date(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Every migration applied and the views current: opening writes nothing."""
+    try:
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_version").fetchall()}
+        stored = conn.execute("SELECT hash FROM schema_views").fetchone()
+    except duckdb.CatalogException:
+        return False
+    return {v for v, _, _ in available()} <= done and stored == (_views_hash(),)
+
+
 def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply pending migrations; returns the names applied (empty when up to date)."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
     )
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_views (hash VARCHAR NOT NULL)")
     done = {row[0] for row in conn.execute("SELECT version FROM schema_version").fetchall()}
     applied = []
     for version, name, sql in available():
@@ -52,13 +64,26 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
         # Schema changes go into the file now, not the WAL: DuckDB 1.x cannot replay an
         # ALTER TABLE from the WAL when the next open is read-only (after a crash).
         conn.execute("CHECKPOINT")
-    apply_views(conn)
+    current = (_views_hash(),)
+    if applied or conn.execute("SELECT hash FROM schema_views").fetchone() != current:
+        apply_views(conn)
     return applied
 
 
 def apply_views(conn: duckdb.DuckDBPyConnection) -> None:
-    """Views are re-created on every open (CREATE OR REPLACE), so they are always current."""
+    """Views are re-created (CREATE OR REPLACE) whenever their SQL or the schema changed, so
+    they are always current; an open that finds them current writes nothing."""
+    for sql in _view_sql():
+        conn.execute(sql)
+    conn.execute("DELETE FROM schema_views")
+    conn.execute("INSERT INTO schema_views VALUES (?)", [_views_hash()])
+
+
+def _view_sql() -> list[str]:
     views = resources.files("qtrader.store").joinpath("views")
-    for entry in sorted(views.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".sql"):
-            conn.execute(entry.read_text(encoding="utf-8"))
+    entries = sorted(views.iterdir(), key=lambda e: e.name)
+    return [e.read_text(encoding="utf-8") for e in entries if e.name.endswith(".sql")]
+
+
+def _views_hash() -> str:
+    return hashlib.sha256("\n;\n".join(_view_sql()).encode()).hexdigest()
