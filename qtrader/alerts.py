@@ -34,6 +34,7 @@ ALERTING_EVENTS = (
     "close_all_finished",
     "stop_loss_failed",
     "stop_crossed_closed",
+    "stop_failed_closed",
     "order_outcome_unknown",
     "drift",
     "exchange_unhealthy",

@@ -182,6 +182,8 @@ class FakeBinance:
                     return 400, {}, json.dumps(body)
                 if isinstance(fault, BaseException):
                     raise fault
+                if isinstance(fault, int) and fault >= 500:  # a gateway's answer, no Binance code
+                    return fault, {}, "<html><body><h1>503 Service Unavailable</h1></body></html>"
                 if isinstance(fault, int):
                     return fault, {}, json.dumps({"code": -1003, "msg": "Too many requests; banned"
                                                   if fault == 418 else "Too many requests"})  # fmt: skip

@@ -143,13 +143,26 @@ def test_2_a_stop_whose_replacement_fails_keeps_covering(binance, db_path, fault
     binance.fail_next(*ALGO_LOOKUP, "timeout")
     code, _ = reconcile()
     assert code == 1  # the failed repair is reported
-    if fault == "timeout" or fault["code"] != -2021:
-        assert binance.algo_orders[SL]["algoStatus"] == "NEW"  # the old stop still covers
-        code, _doc = reconcile()  # next run: resized, exactly one stop
-        assert_protected(binance)
-    else:  # -2021: the price is already through the stop: closed, then cancelled
-        assert binance.positions[("BTCUSDT", "BOTH")] == 0
-        assert not [o for o in binance.algo_orders.values() if o["algoStatus"] == "NEW"]
+    # the old reduce-only stop (0.008) still covers the 0.005 left: kept, not cancelled
+    assert binance.algo_orders[SL]["algoStatus"] == "NEW"
+    assert binance.positions[("BTCUSDT", "BOTH")] == Decimal("0.005")
+    reconcile()  # next run: resized, exactly one stop
+    assert_protected(binance)
+
+
+def test_2_a_refused_stop_with_nothing_covering_closes_the_position(binance, db_path):
+    """Invariant 2 in the watchdog: the exchange will not take a stop (-4045, max stop
+    orders) and no stop covers the position: it is closed, not left bare run after run."""
+    pull(BUY)
+    binance.fail_next("/fapi/v1/order", "POST", "kill_after_accept")
+    assert invoke("--testnet", "execute").exit_code == 130
+    binance.fail_next(
+        "/fapi/v1/algoOrder", "POST", {"code": -4045, "msg": "Reach max stop order limit."}
+    )
+    _code, doc = reconcile()
+    assert binance.positions[("BTCUSDT", "BOTH")] == 0
+    assert next(r["action"] for r in doc["repairs"]) == "stop_failed_closed"
+    assert events(db_path, "stop_failed_closed")
 
 
 # --- 3. a MARKET entry answered NEW -------------------------------------------------------

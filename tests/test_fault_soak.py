@@ -152,6 +152,7 @@ def test_fault_soak(binance, db_path, chaos):
         result = invoke("--testnet", "execute")
         exits[result.exit_code] += 1
         assert result.exit_code in (0, 1, 3, 130), result.stdout + result.stderr
+        assert "internal error" not in result.output, result.output
         fired += move_prices(rng, binance)
         if rng.random() < 0.3:  # a reconcile under faults too
             chaos.dead = False

@@ -296,6 +296,9 @@ class _Execution:
                 accepted.append((signal, self._decide(signal)))
             except _Abort as abort:
                 outcomes[signal.seq] = abort.outcome
+            except (ExchangeRejected, ExchangeUnavailable) as exc:  # e.g. the mark price read
+                reason = f"could not be decided: {exc}; stays pending, tried next run"
+                outcomes[signal.seq] = Outcome(signal, "pending", reason, failure=True)
         if self.dry_run:
             outcomes |= {s.seq: self._would(s, plan) for s, plan in accepted}
             return [self._with_sizing(outcomes[s.seq]) for s in signals]
@@ -474,9 +477,11 @@ class _Execution:
         )
 
     def _write_entries(self, accepted: list[tuple[SignalRow, dict]], outcomes: dict) -> dict:
-        entries = {}
+        """Set every symbol up first, then write the entry rows: a run stopped while setting
+        up (a ban) has written no entry that could later look sent."""
         cids = {s.seq: client_order_id(s.signal_id, Role.ENTRY) for s, _ in accepted}
         existing = existing_rows(self.store, list(cids.values()))
+        ready = []
         for signal, plan in accepted:
             cid = cids[signal.seq]
             if existing.get(cid, OrderStatus.NOT_SENT.value) != OrderStatus.NOT_SENT.value:
@@ -493,6 +498,10 @@ class _Execution:
                 reason = f"could not set leverage/margin mode: {exc}; stays pending, tried next run"
                 outcomes[signal.seq] = Outcome(signal, "pending", reason, failure=True)
                 continue
+            ready.append((signal, plan))
+        entries = {}
+        for signal, plan in ready:
+            cid = cids[signal.seq]
             self.batch.decision(signal.seq, "accept", None, plan)
             request = self._request_for(signal, Role.ENTRY, cid, signal.action, plan["quantity"])
             self.sender.write(request, Role.ENTRY, signal.seq, signal.signal_id, cid in existing)

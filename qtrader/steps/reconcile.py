@@ -49,7 +49,7 @@ from qtrader.store.state import get_state, set_state
 
 INCOME_LOOKBACK = timedelta(days=7)  # the first run reads the ledger this far back
 _PROTECTIVE = ("stop_loss", "take_profit")
-WATCHDOG_CLOSES = ("stop_crossed_closed", "time_exit")
+WATCHDOG_CLOSES = ("stop_crossed_closed", "stop_failed_closed", "time_exit")
 
 
 @dataclass

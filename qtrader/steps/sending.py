@@ -103,6 +103,7 @@ class OrderSender:
                 status=OrderStatus.SUBMITTING.value,
                 run_id=self.batch.run_id,
                 error=None,
+                created_at=self.now(),  # its grace period runs from this send on
                 **columns,
             )
         else:

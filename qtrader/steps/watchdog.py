@@ -20,6 +20,7 @@ from typing import Any
 from loguru import logger
 
 from qtrader.domain.lifecycle import OrderFacts
+from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
 from qtrader.domain.protection import (
     ClosePosition,
@@ -49,6 +50,7 @@ from qtrader.steps.sending import OrderSender, describe, send_once
 from qtrader.store.batch import WriteBatch
 
 WOULD_TRIGGER_NOW = -2021  # Binance: the stop's price is already crossed
+REDUCE_ONLY_REJECTED = -2022  # Binance: nothing left to reduce
 PLACED, FAILED, CLOSED = "placed", "failed", "closed"
 
 
@@ -70,10 +72,12 @@ class _Watchdog:
         self.sender = OrderSender(exchange, batch, ctx.now)
         self.repairs: list[dict[str, Any]] = []
         self._owned: frozenset[str] | None = None
+        self._book: list[Resting] = []
 
     def run(self, details: list[PositionDetail], open_algo: list[OrderReport]) -> list[dict]:
         positions = self._local_positions()
         book = [_resting(o) for o in open_algo]
+        self._book = book
         held = [_held(d) for d in details]
         for position_now in held:
             position = positions.get((position_now.symbol, position_now.position_side), {})
@@ -129,13 +133,25 @@ class _Watchdog:
         if facts.status in (OrderStatus.OPEN, OrderStatus.FILLED):
             self._repair(repair.event, held.symbol, repair.why, ok=True)
             return PLACED
-        self._repair(repair.event, held.symbol, f"{repair.why} FAILED: {describe(facts)}", ok=False)
-        if role is Role.STOP_LOSS and facts.error_code == WOULD_TRIGGER_NOW:
-            why = f"the stop at {repair.trigger} would trigger at once (-2021)"
-            if self._close(held, position, "stop_crossed_closed", why):
+        refused = facts.status is OrderStatus.REJECTED
+        if role is Role.STOP_LOSS and refused and not self._still_covered(held):
+            # invariant 2: the exchange will not take a stop and none covers: close
+            crossed = facts.error_code == WOULD_TRIGGER_NOW
+            event = "stop_crossed_closed" if crossed else "stop_failed_closed"
+            why = f"{repair.why} could not be placed ({facts.error})"
+            if self._close(held, position, event, why):
                 self._mark_exit(position, "watchdog")
                 return CLOSED
+        self._repair(repair.event, held.symbol, f"{repair.why} FAILED: {describe(facts)}", ok=False)
         return FAILED
+
+    def _still_covered(self, held: Held) -> bool:
+        """A resting stop for at least the whole position (a larger reduce-only one covers)."""
+        return any(
+            o.kind is Kind.STOP and (o.qty is None or o.qty >= held.qty)
+            for o in self._book
+            if held.protected_by(o)
+        )
 
     def _close(self, held: Held, position: dict, event: str, why: str) -> bool:
         cid = client_order_id(
@@ -145,6 +161,9 @@ class _Watchdog:
         facts = self._send(request, Role.EXIT, position)
         if facts.filled_qty > 0 and not facts.in_flight:
             self._repair(event, held.symbol, f"closed {facts.filled_qty}: {why}", ok=True)
+            return True
+        if facts.error_code == REDUCE_ONLY_REJECTED:  # e.g. its stop fired after our read
+            self._repair(event, held.symbol, f"already flat ({why}): nothing to close", ok=True)
             return True
         self._repair(
             event,
@@ -182,10 +201,13 @@ class _Watchdog:
         age = (self.ctx.now() - opened).total_seconds()
         if age < limit:
             return False
-        if self._close(held, position, "time_exit", f"held {age:.0f} s; max_holding_s is {limit}"):
-            self._mark_exit(position, "time_exit")
-            for order in protective:  # closed first, cancelled after
-                self._cancel(order, "time_exit_cancelled", "its position was closed for time")
+        if not self._close(
+            held, position, "time_exit", f"held {age:.0f} s; max_holding_s is {limit}"
+        ):
+            return False  # still open: it gets its protection checked like any other
+        self._mark_exit(position, "time_exit")
+        for order in protective:  # closed first, cancelled after
+            self._cancel(order, "time_exit_cancelled", "its position was closed for time")
         return True
 
     # --- what the position should have ---------------------------------------------------
@@ -209,8 +231,8 @@ class _Watchdog:
                     action, held.entry_price, signal_target, risk.default_take_profit_pct, rules
                 )
         return Intended(
-            stop=Decimal(stop) if stop is not None else None,
-            target=Decimal(target) if target is not None else None,
+            stop=plain(Decimal(stop)) if stop is not None else None,
+            target=plain(Decimal(target)) if target is not None else None,
             preferred=self._signal_orders(),
         )
 
