@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qtrader.domain.ledger import Funding, LedgerFill, Opening, leg_lifecycles, lifecycles
+from qtrader.domain.ledger import (
+    ClosingOrder,
+    Funding,
+    LedgerFill,
+    Opening,
+    exit_reason,
+    leg_lifecycles,
+    lifecycles,
+)
 from qtrader.domain.numbers import plain
 
 T0 = datetime(2026, 11, 1)
@@ -197,3 +205,22 @@ def test_sums_over_positions_equal_sums_over_the_ledger(sequence, funding, carri
                 p.opened_at <= x.ts and (p.closed_at is None or x.ts <= p.closed_at)
                 for x in p.parts
             )
+
+
+REASONS = [
+    {"description": "a stop-loss fired", "order": ClosingOrder("stop_loss", "execute"), "liq": False, "reason": "stop_loss"},
+    {"description": "a take-profit fired", "order": ClosingOrder("take_profit", "execute"), "liq": False, "reason": "take_profit"},
+    {"description": "a CLOSE signal", "order": ClosingOrder("exit", "execute"), "liq": False, "reason": "signal_close"},
+    {"description": "a reversing signal", "order": ClosingOrder("reverse_exit", "execute"), "liq": False, "reason": "signal_close"},
+    {"description": "close-all", "order": ClosingOrder("exit", "close-all"), "liq": False, "reason": "close_all"},
+    {"description": "the watchdog's time exit", "order": ClosingOrder("exit", "reconcile", ("time_exit",)), "liq": False, "reason": "time_exit"},
+    {"description": "the watchdog: stop crossed", "order": ClosingOrder("exit", "reconcile", ("stop_crossed_closed",)), "liq": False, "reason": "watchdog"},
+    {"description": "execute: stop could not be placed", "order": ClosingOrder("exit", "execute", ("stop_loss_failed",)), "liq": False, "reason": "watchdog"},
+    {"description": "the exchange's forced order", "order": None, "liq": True, "reason": "liquidation"},
+    {"description": "someone outside qtrader", "order": None, "liq": False, "reason": "manual"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REASONS, ids=[c["description"] for c in REASONS])
+def test_exit_reason_from_the_closing_order(case):
+    assert exit_reason(case["order"], case["liq"]) == case["reason"]

@@ -171,6 +171,7 @@ def test_time_exit(binance, db_path, monkeypatch):
     import duckdb
 
     with duckdb.connect(str(db_path)) as conn:
+        conn.execute("UPDATE fills SET ts = ts - INTERVAL 2 MINUTE")  # opened 2 minutes ago
         conn.execute("UPDATE positions SET opened_at = opened_at - INTERVAL 2 MINUTE")
     code, doc = reconcile()
     assert code == 0, doc.get("error")
@@ -207,7 +208,7 @@ def test_an_idle_reconcile_costs_the_same_however_many_symbols_were_traded(binan
     ):
         binance.position(symbol, "1", entry=mark)
         reconcile()
-        binance.positions[(symbol, "BOTH")] = Decimal(0)
+        binance.fill(symbol, "SELL", Decimal(1), Decimal(mark), "BOTH", 1)  # closed by hand
         for algo in binance.algo_orders.values():
             algo["algoStatus"] = "CANCELED"
         reconcile()
@@ -230,4 +231,4 @@ def test_a_liquidation_is_told_apart_from_a_manual_close(binance, db_path):
     reconcile()
     binance.fill("ETHUSDT", "SELL", Decimal("0.5"), Decimal("3010"), "BOTH", 1)  # closed by hand
     _, doc = reconcile()
-    assert doc["settled"][0]["exit_reason"] == "manual_or_unknown"
+    assert doc["settled"][0]["exit_reason"] == "manual"

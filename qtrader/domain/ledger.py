@@ -243,3 +243,36 @@ def _side(signed: Decimal) -> str:
 
 def _part(fill: LedgerFill, qty: Decimal, fee: Decimal, pnl: Decimal, adds: bool) -> Part:
     return Part(fill.trade_id, fill.order_id, qty, fill.price, fee, pnl, fill.ts, adds)
+
+
+# --- why a position closed ------------------------------------------------------------------
+
+EXIT_REASONS = ("stop_loss", "take_profit", "signal_close", "close_all", "watchdog", "time_exit",
+                "liquidation", "manual")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClosingOrder:
+    """What qtrader knows of the order whose fill closed a position."""
+
+    role: str  # entry | stop_loss | take_profit | exit | reverse_exit
+    command: str | None  # the command whose run sent it (runs.command)
+    events: tuple[str, ...] = ()  # event kinds that run recorded for the symbol
+
+
+def exit_reason(closing: ClosingOrder | None, liquidated: bool = False) -> str:
+    """The closing fill's order decides: one of ours (by its role, and for a market exit by
+    the run that sent it), the exchange's forced order, or else someone outside qtrader."""
+    if closing is None:
+        return "liquidation" if liquidated else "manual"
+    if closing.role in ("stop_loss", "take_profit"):
+        return closing.role
+    if closing.command == "close-all":
+        return "close_all"
+    if "time_exit" in closing.events:
+        return "time_exit"
+    if {"stop_crossed_closed", "stop_loss_failed"} & set(closing.events):
+        return "watchdog"
+    if closing.command == "reconcile":
+        return "watchdog"
+    return "signal_close"
