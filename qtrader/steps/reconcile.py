@@ -141,6 +141,16 @@ class _Run:
         rows = self.exchange.income(since_ms=since_ms)
         if not rows:
             return
+        known = set(
+            self.store.fetchall(
+                "SELECT tran_id, income_type FROM income WHERE mode = ? AND list_contains(?, tran_id)",
+                [self.mode, [r.tran_id for r in rows]],
+            )
+        )
+        # a trade or funding row not seen before: that symbol's fills must be read
+        self.touched |= {
+            r.symbol for r in rows if r.symbol and (r.tran_id, r.income_type) not in known
+        }
         self.store.insert_rows(
             "income",
             (
@@ -171,7 +181,6 @@ class _Run:
             ignore_duplicates=True,
         )
         set_state(self.store, key, max(r.ts_ms for r in rows))
-        self.touched |= {r.symbol for r in rows if r.symbol}  # trades, funding: read its fills
         self.count("income_rows", len(rows))
 
     def ingest_fills(self, symbols: set[str]) -> None:
