@@ -143,7 +143,8 @@ class _Run:
             return
         known = set(
             self.store.fetchall(
-                "SELECT tran_id, income_type FROM income WHERE mode = ? AND list_contains(?, tran_id)",
+                "SELECT tran_id, income_type FROM income "
+                "WHERE mode = ? AND list_contains(?, tran_id)",
                 [self.mode, [r.tran_id for r in rows]],
             )
         )
