@@ -4,6 +4,7 @@ reconciles and however the exchange's clock differs from the machine's."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -186,3 +187,41 @@ def test_exit_reasons_close_all_and_watchdog(binance, db_path):
     assert [(r["symbol"], r["exit_reason"]) for r in trades(db_path)] == [
         ("BTCUSDT", "close_all"), ("ETHUSDT", "watchdog")]  # fmt: skip
     assert_totals_equal_the_ledger(binance, db_path)
+
+
+def test_the_cooldown_counts_from_the_stops_fill_on_the_exchange(binance, db_path):
+    binance.clock_offset_ms = -600_000  # the stop fired 10 minutes before this reconcile ran
+    round_trip(binance, 0, "49000")
+    reconcile()
+    binance.clock_offset_ms = 0
+    binance.marks["BTCUSDT"] = "50000"
+    pull(BUY | {"intent_id": "t-buy-9"})
+    _, doc = invoke_json("--testnet", "execute")
+    (signal,) = doc["signals"]
+    assert signal["status"] == "rejected" and "stopped out 6" in signal["reason"], signal
+    assert "cooldown is 900 s" in signal["reason"]  # 600 s of 900 gone, not 0
+
+
+@pytest.mark.parametrize(
+    ("exits", "streak"),
+    [(("49000", "49500"), 2), (("52000", "49000"), 1), (("49000", "52000"), 0)],
+    ids=["two losses", "a win, then a loss", "a loss, then a win"],
+)
+def test_the_losing_streak_follows_the_exchanges_order(
+    binance, db_path, monkeypatch, exits, streak
+):
+    """Both trades are seen by one reconcile: their order is the exchange's, not arbitrary."""
+    monkeypatch.setenv("QTRADER_RISK_MAX_CONSECUTIVE_LOSSES", "2")
+    for n, price in enumerate(exits):
+        role = Role.STOP_LOSS if Decimal(price) < 50000 else Role.TAKE_PROFIT
+        round_trip(binance, n, price, role=role)
+    code, doc = invoke_json("--testnet", "reconcile")
+    assert code == (3 if streak == 2 else 0), doc
+    from qtrader.store import open_store
+    from qtrader.store.risk_state import consecutive_losses
+
+    store = open_store(str(db_path))
+    try:
+        assert consecutive_losses(store, "testnet", datetime(1970, 1, 1)) == streak
+    finally:
+        store.close()

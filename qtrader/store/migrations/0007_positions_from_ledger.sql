@@ -9,4 +9,5 @@ ALTER TABLE positions ADD COLUMN resting_stop DECIMAL(38, 18);    -- stop trigge
 ALTER TABLE positions ADD COLUMN resting_target DECIMAL(38, 18);  -- take-profit trigger on the exchange
 -- Rows written before this migration were inferred from what consecutive reconciles saw:
 -- the next reconcile (or pnl-report) re-derives every symbol from its fills.
-INSERT OR REPLACE INTO state VALUES ('ledger_rederive', 'true', now()::TIMESTAMP);
+INSERT OR REPLACE INTO state
+SELECT 'ledger_rederive', 'true', now()::TIMESTAMP WHERE EXISTS (SELECT 1 FROM positions);
