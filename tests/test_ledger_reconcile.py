@@ -225,3 +225,38 @@ def test_the_losing_streak_follows_the_exchanges_order(
         assert consecutive_losses(store, "testnet", datetime(1970, 1, 1)) == streak
     finally:
         store.close()
+
+
+def test_migration_0007_re_derives_rows_inferred_the_old_way(db_path):
+    """A database from before: a position row that took two trades' fills (the old bug)."""
+    import duckdb
+
+    from qtrader.store.migrations import apply_views, available
+
+    conn = duckdb.connect(str(db_path))
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR, "
+                 "applied_at TIMESTAMP)")  # fmt: skip
+    for version, name, sql in available():
+        if version == 7:
+            t = datetime(2026, 11, 1)
+            fills = [("1", "BUY", "50000", "0.2", "0", 0), ("2", "SELL", "49000", "0.196", "-8", 5),
+                     ("3", "BUY", "50000", "0.2", "0", 9), ("4", "SELL", "49500", "0.198", "-4", 12)]  # fmt: skip
+            for tid, side, price, fee, pnl, minute in fills:
+                conn.execute("INSERT INTO fills VALUES ('testnet', 'BTCUSDT', ?, ?, NULL, ?, 'BOTH', "
+                             "0.008, ?, ?, 'USDT', ?, false, ?, '{}')",
+                             [tid, f"o{tid}", side, price, fee, pnl, t.replace(minute=minute)])  # fmt: skip
+            conn.execute("INSERT INTO positions (mode, symbol, side, position_side, qty, entry_price, "
+                         "opened_at, origin, status, closed_at, exit_price, exit_reason, realized_pnl, "
+                         "fees, funding, updated_at) VALUES ('testnet', 'BTCUSDT', 'BUY', 'BOTH', 0.008, "
+                         "50000, ?, 'qtrader', 'closed', ?, 49250, 'signal_close', -12, 0.794, 0, ?)",
+                         [t, t.replace(minute=12), t])  # fmt: skip
+        conn.execute(sql)
+        conn.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, name])
+    apply_views(conn)
+    conn.close()
+    code, doc = invoke_json("--testnet", "pnl-report")
+    assert code == 0, doc
+    rows = trades(db_path)
+    assert [(r["gross_pnl"], r["fees"], r["exit_reason"]) for r in rows] == [
+        (Decimal("-8"), Decimal("0.396"), "manual"), (Decimal("-4"), Decimal("0.398"), "manual")]  # fmt: skip
+    assert query(db_path, "SELECT count(*) FROM state WHERE key = 'ledger_rederive'") == [(0,)]

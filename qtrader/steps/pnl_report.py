@@ -16,6 +16,7 @@ from qtrader.domain.numbers import plain
 from qtrader.errors import UsageError
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
+from qtrader.steps.ledger import rederive_if_migrated
 from qtrader.store.reports import (
     Filters,
     by_day,
@@ -61,6 +62,7 @@ def pnl_report(
     parquet_dir: str | None = None,
     plot: str | None = None,
 ) -> Result:
+    rederive_if_migrated(ctx.store)  # first run after migration 0007
     f = Filters(
         mode=mode or ctx.mode, since=since, until=until, symbol=symbol.upper() if symbol else None
     )
