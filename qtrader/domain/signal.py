@@ -289,10 +289,12 @@ def _action(obj: Mapping[str, Any]) -> Action:
 
 
 def normalise_symbol(value: Any) -> str:
-    """`BTCUSDT`, `btcusdt`, `BTC/USDT` and `BTC/USDT:USDT` all become `BTCUSDT`."""
+    """`BTCUSDT`, `btcusdt`, `BTC/USDT`, `BTC-USDT` and `BTC/USDT:USDT` all become `BTCUSDT`."""
     if not isinstance(value, str):
         raise InvalidSignal(f"symbol must be text, got {_short(value)}")
     text = value.strip().upper()
+    if "-" in text and "/" not in text:  # BTC-USDT, and OKX's BTC-USDT-SWAP
+        text = text.removesuffix("-SWAP").replace("-", "/", 1)
     if "/" in text:
         base, _, rest = text.partition("/")
         quote, _, settle = rest.partition(":")
