@@ -36,7 +36,8 @@ def test_a_fresh_position_is_recorded_with_its_stop_and_no_repair(binance, db_pa
         position["qty"],
         position["stop"],
         position["origin"],
-    ) == ("BTCUSDT", "BUY", "0.008", "49000", "qtrader")
+    ) == ("BTCUSDT", "long", "0.008", "49000", "qtrader")
+    assert position["target"] == "52000"  # both as they rest on the exchange
     assert doc["repairs"] == [] and doc["drift"] == []
     assert query(db_path, "SELECT count(*) FROM fills") == [(1,)]
 
@@ -233,3 +234,27 @@ def test_a_liquidation_is_told_apart_from_a_manual_close(binance, db_path):
     binance.fill("ETHUSDT", "SELL", Decimal("0.5"), Decimal("3010"), "BOTH", 1)  # closed by hand
     _, doc = reconcile()
     assert doc["settled"][0]["exit_reason"] == "manual"
+
+
+def test_status_shows_the_stop_and_target_resting_on_the_exchange(binance, db_path):
+    """A position whose protection rests on the exchange but was never recorded as intended
+    (placed by hand, or by a run that crashed before writing it): shown as it rests."""
+    binance.position("ETHUSDT", "-0.5", entry="3000")
+    for cid, kind, trigger in (
+        ("by-hand-sl", "STOP_MARKET", "3100"),
+        ("by-hand-tp", "TAKE_PROFIT_MARKET", "2800"),
+    ):
+        binance._new_algo_order({"clientAlgoId": cid, "type": kind, "symbol": "ETHUSDT", "side": "BUY",
+                                 "triggerPrice": trigger, "quantity": "0.5", "reduceOnly": "true"})  # fmt: skip
+    code, doc = reconcile()
+    assert code == 0 and doc["repairs"] == [], doc
+    assert query(db_path, "SELECT side, stop_loss, take_profit FROM v_open_positions") == [
+        ("short", Decimal("3100"), Decimal("2800"))
+    ]
+    code, status = invoke_json("--testnet", "status")
+    (position,) = status["positions"]
+    assert (position["side"], position["stop_loss"], position["take_profit"]) == (
+        "short",
+        "3100",
+        "2800",
+    )

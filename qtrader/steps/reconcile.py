@@ -474,8 +474,9 @@ def _result(
     ctx: RunContext, exchange: Exchange, run: _Run, repairs: list, equity: Decimal
 ) -> Result:
     open_rows = ctx.store.fetchall(
-        "SELECT symbol, side, qty, entry_price, mark_price, unrealized_pnl, stop_loss, r_multiple, "
-        "classification, origin FROM positions WHERE mode = ? AND status = 'open' ORDER BY symbol",
+        "SELECT symbol, side, qty, entry_price, mark_price, unrealized_pnl, stop_loss, "
+        "take_profit, r_multiple, classification, origin FROM v_open_positions WHERE mode = ? "
+        "ORDER BY symbol",
         [ctx.mode],
     )
     columns = [
@@ -486,6 +487,7 @@ def _result(
         "mark",
         "unrealized",
         "stop",
+        "target",
         "R",
         "class",
         "origin",
