@@ -103,32 +103,28 @@ def derive_symbol(
     funding = _funding(store, mode, symbol, anchor if older else None)
     derived = lifecycles(fills, funding, carried)
     existing = {(r["position_side"], r["open_trade_id"]): r for r in redo}
-    changes: list[Change] = []
-    seen: set[int] = set()
-    for position in derived:
-        row = existing.get((position.position_side, position.open_trade_id))
-        columns = _columns(position)
+    matched = [(p, existing.get((p.position_side, p.open_trade_id))) for p in derived]
+    origins = _origins(store, mode, [p.opening_order_id for p, row in matched if row is None])
+    columns = []
+    for position, row in matched:
+        values = _columns(position)
         if row is None:
-            columns |= _origin(store, mode, position)
-        else:
-            seen.add(row["position_id"])
-        if not position.is_open:
-            known = row is not None and row["close_trade_id"] == columns["close_trade_id"]
-            reason = row["exit_reason"] if known and row["exit_reason"] else None
-            columns["exit_reason"] = reason or _exit_reason(
-                store, mode, symbol, position, columns.get("signal_seq", row and row["signal_seq"]),
-                liquidations,
-            )  # fmt: skip
-        position_id = _write(store, mode, symbol, row, columns, now)
-        origin = columns.get("origin") or (row and row["origin"]) or "adopted"
+            values |= origins.get(position.opening_order_id or "", _ADOPTED)
+        columns.append(values)
+    _exit_reasons(store, mode, symbol, matched, columns, liquidations)
+    ids = _write(store, mode, symbol, matched, columns, now)
+    changes: list[Change] = []
+    for (position, row), values, position_id in zip(matched, columns, ids, strict=True):
+        origin = values.get("origin") or (row and row["origin"]) or "adopted"
         change = Change("opened", position_id, origin, position.qty, position.entry_price,
-                        symbol, position.side, columns.get("exit_reason"), position.exit_price,
+                        symbol, position.side, values.get("exit_reason"), position.exit_price,
                         position.realized_pnl, position.fees, position.funding_total)  # fmt: skip
         if row is None:
             changes.append(change)
         if not position.is_open and (row is None or row["status"] != "closed"):
             changes.append(replace(change, kind="closed"))
-    gone = [r["position_id"] for r in redo if r["position_id"] not in seen]
+    kept = {row["position_id"] for _, row in matched if row is not None}
+    gone = [r["position_id"] for r in redo if r["position_id"] not in kept]
     if gone:
         store.execute("DELETE FROM positions WHERE list_contains(?, position_id)", [gone])
     return changes
@@ -192,86 +188,138 @@ def _columns(p: Lifecycle) -> dict[str, Any]:
     }
 
 
-_OUR_ORDER = (
-    "FROM orders o WHERE o.mode = ? AND (o.exchange_order_id = ? "
-    "OR json_extract_string(o.raw_response, '$.actualOrderId') = ?)"
+_ADOPTED: dict[str, Any] = {"origin": "adopted", "signal_seq": None}
+_OURS = (
+    "WITH ours AS (SELECT *, coalesce(json_extract_string(raw_response, '$.actualOrderId'), "
+    "exchange_order_id) AS filled_as FROM orders WHERE mode = ? AND (list_contains(?, "
+    "exchange_order_id) OR list_contains(?, json_extract_string(raw_response, "
+    "'$.actualOrderId')))) "
 )
 
 
-def _origin(store: Store, mode: str, p: Lifecycle) -> dict[str, Any]:
-    """A new row: ours when its first fill is one of our entries (with that signal's stop
-    and target), else adopted."""
-    order_id = p.opening_order_id
-    entry = None
-    if order_id is not None:
-        entry = store.fetchone(
-            "SELECT o.signal_seq, "
-            " (SELECT trigger_price FROM orders s WHERE s.signal_seq = o.signal_seq "
-            "  AND s.role = 'stop_loss' ORDER BY s.created_at LIMIT 1), "
-            " (SELECT trigger_price FROM orders t WHERE t.signal_seq = o.signal_seq "
-            "  AND t.role = 'take_profit' ORDER BY t.created_at LIMIT 1) "
-            f"{_OUR_ORDER} AND o.role = 'entry' LIMIT 1",
-            [mode, order_id, order_id],
-        )
-    if entry is None:
-        return {"origin": "adopted", "signal_seq": None}
-    return {"origin": "qtrader", "signal_seq": entry[0], "stop_loss": entry[1],
-            "take_profit": entry[2]}  # fmt: skip
+def _origins(store: Store, mode: str, order_ids: list[str | None]) -> dict[str, dict[str, Any]]:
+    """New rows: ours when the first fill is one of our entries (with that signal's stop and
+    target), else adopted. One query for all of them."""
+    wanted = sorted({o for o in order_ids if o})
+    if not wanted:
+        return {}
+    rows = store.fetchall(
+        _OURS + "SELECT o.exchange_order_id, o.filled_as, o.signal_seq, "
+        " (SELECT trigger_price FROM orders s WHERE s.signal_seq = o.signal_seq "
+        "  AND s.role = 'stop_loss' ORDER BY s.created_at LIMIT 1), "
+        " (SELECT trigger_price FROM orders t WHERE t.signal_seq = o.signal_seq "
+        "  AND t.role = 'take_profit' ORDER BY t.created_at LIMIT 1) "
+        "FROM ours o WHERE o.role = 'entry'",
+        [mode, wanted, wanted],
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for exchange_id, filled_as, seq, stop, target in rows:
+        values = {"origin": "qtrader", "signal_seq": seq, "stop_loss": stop, "take_profit": target}
+        for key in (exchange_id, filled_as):
+            if key:
+                found[key] = values
+    return found
 
 
-def _exit_reason(
+def _exit_reasons(
     store: Store,
     mode: str,
     symbol: str,
-    p: Lifecycle,
-    signal_seq: int | None,
+    matched: list[tuple[Lifecycle, dict[str, Any] | None]],
+    columns: list[dict[str, Any]],
     liquidations: Liquidations | None,
-) -> str:
-    closing = p.closing_part
-    assert closing is not None
-    found = store.fetchone(
-        "SELECT o.role, (SELECT command FROM runs r WHERE r.run_id = o.run_id), "
+) -> None:
+    """Fill in `exit_reason` of every closed position that does not have it yet."""
+    todo = []
+    for (position, row), values in zip(matched, columns, strict=True):
+        if position.is_open:
+            continue
+        known = row is not None and row["close_trade_id"] == values["close_trade_id"]
+        if known and row is not None and row["exit_reason"]:
+            values["exit_reason"] = row["exit_reason"]
+        else:
+            todo.append((position, row, values))
+    if not todo:
+        return
+    ids = sorted({p.closing_part.order_id for p, _, _ in todo if p.closing_part})
+    closing: dict[str, ClosingOrder] = {}
+    for exchange_id, filled_as, role, command, kinds in store.fetchall(
+        _OURS + "SELECT o.exchange_order_id, o.filled_as, o.role, "
+        " (SELECT command FROM runs r WHERE r.run_id = o.run_id), "
         " (SELECT list(DISTINCT e.kind ORDER BY e.kind) FROM events e "
-        "  WHERE e.run_id = o.run_id AND e.symbol = o.symbol) "
-        f"{_OUR_ORDER} LIMIT 1",
-        [mode, closing.order_id, closing.order_id],
-    )
-    if found is not None:
-        return exit_reason(ClosingOrder(found[0], found[1], tuple(found[2] or ())))
-    if signal_seq is not None:  # an exchange that does not name the order a trigger fired
-        fired = store.fetchone(
-            "SELECT role FROM orders WHERE mode = ? AND signal_seq = ? AND status = 'filled' "
-            "AND role IN ('stop_loss', 'take_profit') ORDER BY updated_at LIMIT 1",
-            [mode, signal_seq],
+        "  WHERE e.run_id = o.run_id AND e.symbol = o.symbol) FROM ours o",
+        [mode, ids, ids],
+    ):
+        for key in (exchange_id, filled_as):
+            if key:
+                closing[key] = ClosingOrder(role, command, tuple(kinds or ()))
+    seqs = sorted({v.get("signal_seq", r and r["signal_seq"]) for _, r, v in todo} - {None})
+    fired = dict(
+        store.fetchall(  # an exchange that does not name the order a trigger fired
+            "SELECT signal_seq, min_by(role, updated_at) FROM orders WHERE mode = ? "
+            "AND list_contains(?, signal_seq) AND status = 'filled' "
+            "AND role IN ('stop_loss', 'take_profit') GROUP BY signal_seq",
+            [mode, seqs],
         )
-        if fired is not None:
-            return exit_reason(ClosingOrder(fired[0], None))
-    forced = liquidations(symbol, p.opened_at) if liquidations else set()
-    return exit_reason(None, liquidated=closing.order_id in forced)
+        if seqs
+        else []
+    )
+    forced: set[str] | None = None
+    for position, row, values in todo:
+        part = position.closing_part
+        assert part is not None
+        seq = values.get("signal_seq", row and row["signal_seq"])
+        if part.order_id in closing:
+            values["exit_reason"] = exit_reason(closing[part.order_id])
+        elif seq in fired:
+            values["exit_reason"] = exit_reason(ClosingOrder(fired[seq], None))
+        else:
+            if forced is None:  # one request for the symbol, only when needed
+                since = min(p.opened_at for p, _, _ in todo)
+                forced = liquidations(symbol, since) if liquidations else set()
+            values["exit_reason"] = exit_reason(None, liquidated=part.order_id in forced)
 
 
 def _write(
     store: Store,
     mode: str,
     symbol: str,
-    row: dict[str, Any] | None,
-    columns: dict[str, Any],
+    matched: list[tuple[Lifecycle, dict[str, Any] | None]],
+    columns: list[dict[str, Any]],
     now: datetime | None,
-) -> int:
-    columns = columns | {"updated_at": now or columns["opened_at"]}
-    if row is not None:
-        sets = ", ".join(f"{name} = ?" for name in columns)
+) -> list[int]:
+    """Update the rows found again (few: the tail), insert the new ones in one statement."""
+    ids: list[int] = []
+    new = []
+    for (_, row), values in zip(matched, columns, strict=True):
+        values["updated_at"] = now or values["opened_at"]
+        if row is None:
+            new.append(values)
+            ids.append(-1)
+            continue
+        sets = ", ".join(f"{name} = ?" for name in values)
         store.execute(
             f"UPDATE positions SET {sets} WHERE position_id = ?",
-            [*columns.values(), row["position_id"]],
+            [*values.values(), row["position_id"]],
         )
-        return int(row["position_id"])
-    columns = {"mode": mode, "symbol": symbol} | columns
-    names = ", ".join(columns)
-    marks = ", ".join("?" for _ in columns)
-    found = store.fetchone(
-        f"INSERT INTO positions ({names}) VALUES ({marks}) RETURNING position_id",
-        list(columns.values()),
-    )
-    assert found is not None
-    return int(found[0])
+        ids.append(int(row["position_id"]))
+    if new:
+        fresh = [r[0] for r in store.fetchall(
+            "SELECT nextval('positions_seq') FROM range(?)", [len(new)])]  # fmt: skip
+        names = ("position_id", "mode", "symbol", *_INSERTED)
+        rows = [
+            (pid, mode, symbol, *(v.get(n) for n in _INSERTED))
+            for pid, v in zip(fresh, new, strict=True)
+        ]
+        store.insert_rows("positions", names, rows)
+        it = iter(fresh)
+        ids = [next(it) if i == -1 else i for i in ids]
+    return ids
+
+
+_INSERTED = (
+    "side", "position_side", "qty", "entry_price", "opened_at", "status", "closed_at",
+    "exit_price", "realized_pnl", "fees", "funding", "open_trade_id", "opened_by", "carried_qty",
+    "close_trade_id", "close_order_id", "origin", "signal_seq", "stop_loss", "take_profit",
+    "exit_reason", "updated_at",
+)  # fmt: skip
