@@ -83,16 +83,15 @@ def derive_symbol(
     liquidations: Liquidations | None = None,
     now: datetime | None = None,
 ) -> list[Change]:
-    rows = [
+    anchor, older = (None, False) if full else _anchor(store, mode, symbol)
+    redo = [
         dict(zip(_KEYS, r, strict=True))
         for r in store.fetchall(
-            f"SELECT {_ROW} FROM positions WHERE mode = ? AND symbol = ? ORDER BY opened_at",
-            [mode, symbol],
+            f"SELECT {_ROW} FROM positions WHERE mode = ? AND symbol = ? "
+            "AND opened_at >= coalesce(?, '-infinity'::TIMESTAMP) ORDER BY opened_at",
+            [mode, symbol, anchor],
         )
     ]
-    anchor = None if full else _anchor(rows)
-    redo = [r for r in rows if anchor is None or r["opened_at"] >= anchor]
-    older = len(redo) < len(rows)  # positions before the anchor keep their funding rows
     carried = dict(openings or {})
     for row in redo:
         if row["opened_by"] == "carried" and row["position_side"] not in carried:
@@ -130,22 +129,30 @@ def derive_symbol(
     return changes
 
 
-def _anchor(rows: list[dict[str, Any]]) -> datetime | None:
+def _anchor(store: Store, mode: str, symbol: str) -> tuple[datetime | None, bool]:
     """Where re-deriving starts: the earliest open position, else the latest; then back
-    over every position still open at that time (or closed by the same fill)."""
-    if not rows or any(r["open_trade_id"] is None for r in rows):
-        return None  # rows from before migration 0007: all of it
-    opened = [r["opened_at"] for r in rows if r["status"] == "open"]
-    anchor = min(opened) if opened else max(r["opened_at"] for r in rows)
+    over every position still open at that time (or closed by the fill at it). Also: are
+    there positions before it (they keep their funding rows)? None: all of it (no rows, or
+    rows from before migration 0007)."""
+    row = store.fetchone(
+        "SELECT coalesce(min(opened_at) FILTER (WHERE status = 'open'), max(opened_at)), "
+        "count(*) FILTER (WHERE open_trade_id IS NULL) FROM positions "
+        "WHERE mode = ? AND symbol = ?",
+        [mode, symbol],
+    )
+    if row is None or row[0] is None or row[1]:
+        return None, False
+    anchor = row[0]
     while True:
-        overlapping = [
-            r["opened_at"]
-            for r in rows
-            if r["opened_at"] < anchor and (r["closed_at"] is None or r["closed_at"] >= anchor)
-        ]
-        if not overlapping:
-            return anchor
-        anchor = min(overlapping)
+        earlier = store.fetchone(
+            "SELECT min(opened_at) FILTER (WHERE closed_at IS NULL OR closed_at >= ?), "
+            "count(*) FROM positions WHERE mode = ? AND symbol = ? AND opened_at < ?",
+            [anchor, mode, symbol, anchor],
+        )
+        assert earlier is not None
+        if earlier[0] is None:
+            return anchor, earlier[1] > 0
+        anchor = earlier[0]
 
 
 def _fills(store: Store, mode: str, symbol: str, since: datetime | None) -> list[LedgerFill]:
