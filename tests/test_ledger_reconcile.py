@@ -260,3 +260,20 @@ def test_migration_0007_re_derives_rows_inferred_the_old_way(db_path):
     assert [(r["gross_pnl"], r["fees"], r["exit_reason"]) for r in rows] == [
         (Decimal("-8"), Decimal("0.396"), "manual"), (Decimal("-4"), Decimal("0.398"), "manual")]  # fmt: skip
     assert query(db_path, "SELECT count(*) FROM state WHERE key = 'ledger_rederive'") == [(0,)]
+
+
+def test_report_totals_with_open_positions_equal_the_ledger(binance, db_path):
+    """A closed trade, and an open one with its entry fee and funding: the totals, closed and
+    open together, are the exchange's ledger."""
+    round_trip(binance, 0, "52000", role=Role.TAKE_PROFIT, funding="-0.04")
+    enter(binance, 1)
+    binance.funding("BTCUSDT", "0.02")
+    reconcile()
+    code, doc = invoke_json("--testnet", "pnl-report")
+    assert code == 0, doc
+    t = {k: Decimal(v) for k, v in doc["totals"].items() if k != "open_positions"}
+    ledger = binance.ledger()
+    assert t["realized_pnl"] + t["open_realized_pnl"] == ledger["REALIZED_PNL"]
+    assert t["fees"] + t["open_fees"] == -ledger["COMMISSION"]
+    assert t["funding"] + t["open_funding"] == ledger["FUNDING_FEE"]
+    assert t["open_fees"] == Decimal("0.16") and t["open_funding"] == Decimal("0.02")

@@ -82,7 +82,16 @@ def pnl_report(
         "fees": trades["fees"],
         "funding": trades["funding"],
         "net_pnl": trades["net_pnl"],
-        "net_incl_unrealized": trades["net_pnl"] + opened["unrealized_pnl"],
+        # what the open positions have booked so far (entry fees, funding, partial closes):
+        # with these, the totals equal the exchange's ledger, not only the closed trades
+        "open_realized_pnl": opened["realized_pnl"],
+        "open_fees": opened["fees"],
+        "open_funding": opened["funding"],
+        "net_incl_unrealized": trades["net_pnl"]
+        + opened["unrealized_pnl"]
+        + opened["realized_pnl"]
+        - opened["fees"]
+        + opened["funding"],
         "open_positions": opened["open_positions"],
     }
     files = _export(ctx, f, csv_dir, "csv") + _export(ctx, f, parquet_dir, "parquet")

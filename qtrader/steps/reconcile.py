@@ -250,7 +250,8 @@ class _Run:
     def local_open(self) -> dict[tuple[str, str], dict[str, Any]]:
         rows = self.store.fetchall(
             "SELECT position_id, symbol, position_side, side, qty, entry_price, opened_at, "
-            "stop_loss, signal_seq, origin FROM positions WHERE mode = ? AND status = 'open'",
+            "coalesce(stop_loss, resting_stop), signal_seq, origin FROM positions "
+            "WHERE mode = ? AND status = 'open'",
             [self.mode],
         )
         keys = ("position_id", "symbol", "position_side", "side", "qty", "entry_price",

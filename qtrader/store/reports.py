@@ -137,8 +137,10 @@ def open_totals(store: Store, f: Filters) -> dict[str, Any]:
     return _one(
         store,
         f"""
-        SELECT count(*) AS open_positions, coalesce(sum(unrealized_pnl), 0) AS unrealized_pnl
-        FROM v_open_positions WHERE {clause}""",
+        SELECT count(*) AS open_positions, coalesce(sum(unrealized_pnl), 0) AS unrealized_pnl,
+               coalesce(sum(fees), 0) AS fees, coalesce(sum(funding), 0) AS funding,
+               coalesce(sum(realized_pnl), 0) AS realized_pnl
+        FROM positions WHERE status = 'open' AND {clause}""",
         params,
     )
 
