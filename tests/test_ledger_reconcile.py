@@ -277,3 +277,14 @@ def test_report_totals_with_open_positions_equal_the_ledger(binance, db_path):
     assert t["fees"] + t["open_fees"] == -ledger["COMMISSION"]
     assert t["funding"] + t["open_funding"] == ledger["FUNDING_FEE"]
     assert t["open_fees"] == Decimal("0.16") and t["open_funding"] == Decimal("0.02")
+
+
+def test_our_filled_orders_name_the_symbols_to_read_when_the_income_ledger_lags(binance, db_path):
+    round_trip(binance, 0, "49000")
+    binance.income_rows.clear()  # the income ledger has not booked these trades yet
+    doc = reconcile()
+    assert [s["exit_reason"] for s in doc["settled"]] == ["stop_loss"]
+    assert [r["gross_pnl"] for r in trades(db_path)] == [Decimal("-8")]
+    binance.sent.clear()
+    reconcile()  # read since: no further userTrades request for it
+    assert not binance.calls("/fapi/v1/userTrades")

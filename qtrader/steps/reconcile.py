@@ -259,16 +259,23 @@ class _Run:
         return {(r[1], r[2]): dict(zip(keys, r, strict=True)) for r in rows}
 
     def unledgered(self) -> set[str]:
-        """Symbols of our orders that filled, whose fills DuckDB does not hold yet (an entry
-        stopped out between two runs, a close-all): their fills must be read."""
+        """Symbols of our recent orders that filled, whose fills DuckDB does not hold and were
+        not read since (an entry stopped out between two runs): their fills must be read. The
+        income ledger's new rows name such symbols too; this covers a ledger that lags."""
         rows = self.store.fetchall(
-            "SELECT DISTINCT symbol FROM orders o WHERE mode = ? AND filled_qty > 0 "
-            "AND exchange_order_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM fills f "
-            "WHERE f.mode = o.mode AND f.symbol = o.symbol AND (f.order_id = o.exchange_order_id "
-            "OR f.order_id = json_extract_string(o.raw_response, '$.actualOrderId')))",
-            [self.mode],
+            "SELECT symbol, max(created_at) FROM orders o WHERE mode = ? AND filled_qty > 0 "
+            "AND created_at >= ? AND exchange_order_id IS NOT NULL AND NOT EXISTS (SELECT 1 "
+            "FROM fills f WHERE f.mode = o.mode AND f.symbol = o.symbol AND (f.order_id = "
+            "o.exchange_order_id OR f.order_id = json_extract_string(o.raw_response, "
+            "'$.actualOrderId'))) GROUP BY symbol",
+            [self.mode, self.ctx.now() - INCOME_LOOKBACK],
         )
-        return {r[0] for r in rows}
+        wanted = set()
+        for symbol, created in rows:
+            cursor = get_state(self.store, f"fills_cursor:{self.mode}:{symbol}")
+            if cursor is None or cursor < to_ms(created) + 60_000:  # not read since it filled
+                wanted.add(symbol)
+        return wanted
 
     def derive(self, symbols: set[str], details: list[PositionDetail]) -> None:
         """Positions from the fills ledger (steps/ledger.py), symbol by symbol."""
