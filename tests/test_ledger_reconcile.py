@@ -288,3 +288,16 @@ def test_our_filled_orders_name_the_symbols_to_read_when_the_income_ledger_lags(
     binance.sent.clear()
     reconcile()  # read since: no further userTrades request for it
     assert not binance.calls("/fapi/v1/userTrades")
+
+
+def test_a_window_that_starts_mid_position_carries_its_start(binance, db_path):
+    """First sight of a symbol whose opening fill is older than the trades the exchange
+    returns, and that closed since: the close is not mistaken for a new short."""
+    binance.position("ETHUSDT", "0.5", entry="3000")  # opened long before
+    binance.fill("ETHUSDT", "SELL", Decimal("0.5"), Decimal("3010"), "BOTH", 78)  # closed by hand
+    doc = reconcile()
+    assert doc["drift"] == [] and doc["positions"] == []
+    (row,) = trades(db_path)
+    assert (row["side"], row["qty"], row["entry_price"], row["gross_pnl"], row["exit_reason"]) == (
+        "long", Decimal("0.5"), Decimal("3000"), Decimal("5"), "manual")  # fmt: skip
+    assert_totals_equal_the_ledger(binance, db_path)
