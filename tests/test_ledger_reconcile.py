@@ -301,3 +301,12 @@ def test_a_window_that_starts_mid_position_carries_its_start(binance, db_path):
     assert (row["side"], row["qty"], row["entry_price"], row["gross_pnl"], row["exit_reason"]) == (
         "long", Decimal("0.5"), Decimal("3000"), Decimal("5"), "manual")  # fmt: skip
     assert_totals_equal_the_ledger(binance, db_path)
+
+
+def test_what_no_trade_can_carry_is_reported(binance, db_path):
+    binance.funding("XRPUSDT", "-0.01")  # a position closed before the window of trades
+    binance.fill("ETHUSDT", "BUY", Decimal("0.5"), Decimal("3000"), "BOTH", 80)
+    binance.trades[-1]["commissionAsset"] = "BNB"
+    doc = reconcile()
+    assert sorted((d["kind"], d["symbol"]) for d in doc["drift"]) == [
+        ("fee_asset", "ETHUSDT"), ("funding_without_position", "XRPUSDT"), ("missing_locally", "ETHUSDT")]  # fmt: skip

@@ -194,6 +194,10 @@ class _Run:
                 set_state(self.store, key, max(f.ts_ms for f in fills))
 
     def _store_fills(self, fills: list[Fill]) -> None:
+        for asset in sorted({f.commission_asset for f in fills} - {"USDT", "USDC"}):
+            symbols = ", ".join(sorted({f.symbol for f in fills if f.commission_asset == asset}))
+            self.note("fee_asset", symbols, f"commission paid in {asset}: fees are summed "
+                      f"as booked, not converted to USDT")  # fmt: skip
         ids = {f.order_id for f in fills}
         ours = dict(
             self.store.fetchall(
@@ -288,6 +292,14 @@ class _Run:
             changes = derive_symbol(self.store, self.mode, symbol, openings=openings,
                                     liquidations=self._liquidations,
                                     now=self.ctx.now())  # fmt: skip
+            if (
+                not changes
+                and not self.store.fetchone(
+                    "SELECT count(*) FROM positions WHERE mode = ? AND symbol = ?",
+                    [self.mode, symbol],
+                )[0]
+            ):
+                self._unheld_funding(symbol)
             for change in changes:
                 if change.kind == "opened":
                     self._opened(change)
@@ -313,6 +325,19 @@ class _Run:
                 entry = held.entry_price if held is not None and filled == 0 else None
                 openings[leg] = Opening(carried, entry, first or self.ctx.now())
         return openings
+
+    def _unheld_funding(self, symbol: str) -> None:
+        """Funding rows of a symbol no position of the ledger holds (its fills are older
+        than the window the exchange returns): reported, as no trade can carry them."""
+        row = self.store.fetchone(
+            "SELECT count(*), coalesce(sum(amount), 0) FROM income WHERE mode = ? AND symbol = ? "
+            "AND income_type = 'FUNDING_FEE'",
+            [self.mode, symbol],
+        )
+        if row and row[0]:
+            self.note("funding_without_position", symbol,
+                      f"{row[0]} funding row(s), {plain(row[1])} USDT, and no position in the "
+                      "fills ledger to hold them")  # fmt: skip
 
     def _liquidations(self, symbol: str, since: datetime) -> set[str]:
         """A close none of our orders explains: was it the exchange's forced order?"""
