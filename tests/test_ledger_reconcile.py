@@ -182,8 +182,8 @@ def test_exit_reasons_close_all_and_watchdog(binance, db_path):
     invoke("--testnet", "resume")
     binance.position("ETHUSDT", "0.5", entry="3000")
     binance.marks["ETHUSDT"] = "2900"  # the default stop at 2,940 is crossed: the watchdog closes
-    reconcile()
-    reconcile()
+    doc = reconcile()
+    assert ("ETHUSDT", "watchdog") in [(s["symbol"], s["exit_reason"]) for s in doc["settled"]]
     assert [(r["symbol"], r["exit_reason"]) for r in trades(db_path)] == [
         ("BTCUSDT", "close_all"), ("ETHUSDT", "watchdog")]  # fmt: skip
     assert_totals_equal_the_ledger(binance, db_path)

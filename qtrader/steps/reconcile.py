@@ -48,6 +48,7 @@ from qtrader.store.state import get_state, set_state
 
 INCOME_LOOKBACK = timedelta(days=7)  # the first run reads the ledger this far back
 _PROTECTIVE = ("stop_loss", "take_profit")
+WATCHDOG_CLOSES = ("stop_crossed_closed", "time_exit")
 
 
 @dataclass
@@ -379,10 +380,11 @@ class _Run:
              "realized_pnl": change.realized_pnl, "fees": change.fees, "funding": change.funding},
         )  # fmt: skip
 
-    def sync_positions(self, details: list[PositionDetail]) -> None:
+    def sync_positions(self, details: list[PositionDetail], only: set[str] | None = None) -> None:
         """Marks and classes for the open positions; every disagreement with the exchange is
         reported as drift (the ledger decides what is open; the exchange's view is shown)."""
-        local = self.local_open()
+        local = {k: p for k, p in self.local_open().items() if only is None or k[0] in only}
+        details = [d for d in details if only is None or d.symbol in only]
         seen = {(d.symbol, d.position_side): d for d in details}
         settings = self.ctx.settings.reconcile
         for key, position in local.items():
@@ -493,6 +495,9 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         run.sync_positions(details)
         batch.commit(ctx.store)
         repairs = guard(ctx, exchange, batch, details, open_algo)
+        closed = {r["symbol"] for r in repairs if r["ok"] and r["action"] in WATCHDOG_CLOSES}
+        if closed:  # settle what the watchdog closed in this same run
+            settle_now(ctx, exchange, batch, closed, run)
         run.record_resting(open_algo, details)
         account = exchange.account()
         state = account_state(ctx, account)
@@ -501,6 +506,27 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
     finally:
         batch.exchange_calls(exchange.journal())
         batch.commit(ctx.store)
+
+
+def settle_now(
+    ctx: RunContext,
+    exchange: Exchange,
+    batch: WriteBatch,
+    symbols: set[str],
+    run: _Run | None = None,
+    reason: str | None = None,
+) -> list[dict[str, Any]]:
+    """Settle positions a step has just closed (the watchdog, close-all) in the same run:
+    read those symbols' fills and re-derive them. `reason` is accepted for the callers'
+    sake; the exit reason comes from the closing fill's order (its role and its run)."""
+    run = run or _Run(ctx, exchange, batch)
+    batch.commit(ctx.store)  # the closing orders' exchange ids, read to name the reason
+    details = exchange.position_details()
+    run.ingest_fills(symbols)
+    run.derive(symbols, details)
+    run.sync_positions(details, only=symbols)
+    batch.commit(ctx.store)
+    return run.settled
 
 
 def _result(
