@@ -310,3 +310,18 @@ def test_what_no_trade_can_carry_is_reported(binance, db_path):
     doc = reconcile()
     assert sorted((d["kind"], d["symbol"]) for d in doc["drift"]) == [
         ("fee_asset", "ETHUSDT"), ("funding_without_position", "XRPUSDT"), ("missing_locally", "ETHUSDT")]  # fmt: skip
+
+
+def test_hedge_mode_legs_are_separate_trades(binance, db_path):
+    binance.hedge = True
+    binance.fill("ETHUSDT", "BUY", Decimal("1"), Decimal("3000"), "LONG", 90)
+    binance.fill("ETHUSDT", "SELL", Decimal("2"), Decimal("3000"), "SHORT", 91)
+    reconcile()
+    binance.funding("ETHUSDT", "-0.3")  # both legs open: the one opened last holds it
+    binance.fill("ETHUSDT", "SELL", Decimal("1"), Decimal("3050"), "LONG", 92)
+    binance.fill("ETHUSDT", "BUY", Decimal("2"), Decimal("3050"), "SHORT", 93)
+    reconcile()
+    rows = trades(db_path)
+    assert [(r["side"], r["qty"], r["gross_pnl"], r["funding"]) for r in rows] == [
+        ("long", 1, Decimal("50"), 0), ("short", 2, Decimal("-100"), Decimal("-0.3"))]  # fmt: skip
+    assert_totals_equal_the_ledger(binance, db_path)
