@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from qtrader.clock import utcnow
 from qtrader.domain.ledger import (
     ClosingOrder,
     Funding,
@@ -299,7 +300,7 @@ def _write(
     ids: list[int] = []
     new = []
     for (_, row), values in zip(matched, columns, strict=True):
-        values["updated_at"] = now or values["opened_at"]
+        values["updated_at"] = now or utcnow()
         if row is None:
             new.append(values)
             ids.append(-1)
