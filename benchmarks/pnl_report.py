@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -74,25 +74,41 @@ def generate(db: Path, positions: int) -> tuple[int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--positions", type=int, default=500_000)
+    parser.add_argument("--generate-into", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate_into:
+        print(json.dumps(generate(Path(args.generate_into), args.positions)))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
-        fills, positions = generate(db, args.positions)
+        # generated in another process, and the report's peak RSS read for its own process
+        # (RUSAGE_CHILDREN's max would be the generator's)
+        made = subprocess.run(
+            [sys.executable, __file__, "--positions", str(args.positions), "--generate-into",
+             str(db)], capture_output=True, text=True, check=True)  # fmt: skip
+        fills, positions = json.loads(made.stdout)
         command = [sys.executable, "-m", "qtrader", "--db", str(db), "--json", "--log-level",
                    "error", "pnl-report", "--mode", "live"]  # fmt: skip
+        out = Path(tmp) / "report.json"
         start = time.perf_counter()
-        result = subprocess.run(command, capture_output=True, text=True)
+        with out.open("w") as stdout:
+            child = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak and CPU time
         seconds = time.perf_counter() - start
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    doc = json.loads(result.stdout)
+        returncode = os.waitstatus_to_exitcode(status)
+        cpu = usage.ru_utime + usage.ru_stime
+        peak_mb = usage.ru_maxrss / 1024
+        stdout_text = out.read_text()
+    doc = json.loads(stdout_text)
     report = {
         "fills": fills,
         "positions": positions,
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu, 3),  # wall time minus waiting for a busy machine's cores
         "peak_rss_mb": round(peak_mb, 1),
         "trades_reported": doc["trades"]["trades"],
         "budget": {"seconds": BUDGET_S, "mb": BUDGET_MB},
-        "ok": result.returncode == 0 and seconds < BUDGET_S and peak_mb < BUDGET_MB,
+        "ok": returncode == 0 and seconds < BUDGET_S and peak_mb < BUDGET_MB,
     }
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1

@@ -80,6 +80,7 @@ class FakeBinance:
     on_order: Any = None  # called with the params of each accepted order (a test's hook)
     chaos: Any = None  # (method, path) → a fault or None, for requests with none scripted
     accepted: list[str] = field(default_factory=list)  # client ids of orders taken, in order
+    clock_offset_ms: int = 0  # the exchange's clock minus the machine's (trade and server times)
     _ids: Any = field(default_factory=lambda: itertools.count(4082542011))
     weight_used: dict[int, int] = field(default_factory=dict)  # minute → X-MBX-USED-WEIGHT-1M
 
@@ -88,7 +89,8 @@ class FakeBinance:
     def install(self, mock: responses.RequestsMock) -> FakeBinance:
         routes = {
             ("GET", "/fapi/v1/exchangeInfo"): self._exchange_info,
-            ("GET", "/fapi/v1/time"): lambda p: {"serverTime": int(time.time() * 1000) + self.server_time_offset_ms},
+            ("GET", "/fapi/v1/time"): lambda p: {"serverTime": int(time.time() * 1000) + self.server_time_offset_ms
+                                                   + self.clock_offset_ms},
             ("GET", "/fapi/v1/positionSide/dual"): lambda p: {"dualSidePosition": self.hedge},
             ("GET", "/fapi/v3/account"): self._account,
             ("GET", "/fapi/v1/premiumIndex"): self._premium_index,
@@ -276,14 +278,47 @@ class FakeBinance:
             realized = (price - self.entry_prices[key]) * closed * direction
         elif before == 0:
             self.entry_prices[key] = price
+        else:  # adding: the entry price is the average
+            held = abs(before)
+            self.entry_prices[key] = (self.entry_prices[key] * held + price * qty) / (held + qty)
         self.positions[key] = before + signed
-        self.now_ms = max(self.now_ms + 1, int(time.time() * 1000))
+        if self.positions[key] != 0 and (before == 0 or (before > 0) != (self.positions[key] > 0)):
+            self.entry_prices[key] = price  # opened, or flipped through zero
+        self.now_ms = max(self.now_ms + 1, int(time.time() * 1000) + self.clock_offset_ms)
+        trade_id = 698759 + len(self.trades)
+        commission = f"{qty * price * Decimal('0.0004'):.8f}"
         self.trades.append({
-            "buyer": side == "BUY", "commission": f"{qty * price * Decimal('0.0004'):.8f}",
-            "commissionAsset": "USDT", "id": 698759 + len(self.trades), "maker": False,
+            "buyer": side == "BUY", "commission": commission,
+            "commissionAsset": "USDT", "id": trade_id, "maker": False,
             "orderId": order_id, "price": str(price), "qty": str(qty),
             "quoteQty": f"{qty * price:.8f}", "realizedPnl": f"{realized:.8f}", "side": side,
             "positionSide": position_side, "symbol": symbol, "time": self.now_ms})  # fmt: skip
+        # the income ledger books every trade: its commission, and its realized PnL if any
+        booked = [("COMMISSION", f"-{commission}")]
+        if realized != 0:
+            booked.insert(0, ("REALIZED_PNL", f"{realized:.8f}"))
+        for kind, amount in booked:
+            self.income_rows.append({
+                "symbol": symbol, "incomeType": kind, "income": amount, "asset": "USDT",
+                "info": kind, "time": self.now_ms, "tranId": 9689300000 + len(self.income_rows),
+                "tradeId": str(trade_id)})  # fmt: skip
+
+    def funding(self, symbol: str, amount: str) -> None:
+        """A funding fee booked on the income ledger now (positive = received)."""
+        self.now_ms = max(self.now_ms + 1, int(time.time() * 1000) + self.clock_offset_ms)
+        self.income_rows.append({
+            "symbol": symbol, "incomeType": "FUNDING_FEE", "income": amount, "asset": "USDT",
+            "info": "FUNDING_FEE", "time": self.now_ms, "tranId": 9689300000 + len(self.income_rows),
+            "tradeId": ""})  # fmt: skip
+
+    def ledger(self, symbol: str | None = None) -> dict[str, Decimal]:
+        """The income ledger's totals by type (what reports must equal to the cent)."""
+        totals: dict[str, Decimal] = {}
+        for row in self.income_rows:
+            if symbol is None or row["symbol"] == symbol:
+                kind = row["incomeType"]
+                totals[kind] = totals.get(kind, Decimal(0)) + Decimal(row["income"])
+        return totals
 
     def fire(self, client_algo_id: str, price: str) -> None:
         """The exchange triggers a stop-loss/take-profit: the algo order finishes, a market
@@ -296,8 +331,10 @@ class FakeBinance:
             algo["algoStatus"] = "EXPIRED"  # nothing to reduce: Binance expires it
             return
         algo["algoStatus"] = "FINISHED"
+        order_id = next(self._ids)
+        algo["actualOrderId"] = str(order_id)  # the market order the trigger placed
         self.fill(algo["symbol"], algo["side"], qty, Decimal(price),
-                  algo["positionSide"], next(self._ids))  # fmt: skip
+                  algo["positionSide"], order_id)  # fmt: skip
 
     def _reduces(self, symbol: str, side: str, position_side: str, qty: Decimal) -> bool:
         held = self.positions.get((symbol, position_side), Decimal(0))

@@ -234,3 +234,52 @@ def test_public_view_columns(db_path, view):
     columns = [r[0] for r in query(db_path, f"DESCRIBE {view}")]
     assert set(expected) <= set(columns), set(expected) - set(columns)
     json.dumps(columns)
+
+
+def test_extremes_come_from_their_own_side(db_path):
+    invoke("status")
+    seed_trades(db_path)
+    only_losses = report("--symbol", "ETHUSDT")["trades"]
+    assert only_losses["largest_win"] is None and D(only_losses["largest_loss"]) == D("-10.19")
+    only_wins = report("--symbol", "BTCUSDT")["trades"]
+    assert D(only_wins["largest_win"]) == D("9.5") and only_wins["largest_loss"] is None
+
+
+def test_a_days_numbers_are_the_same_in_every_table(db_path):
+    invoke("status")
+    seed_trades(db_path)
+    whole = report()
+    assert sum(D(d["fees"]) for d in whole["by_day"]) == D(whole["totals"]["fees"])
+    assert sum(D(d["net_pnl"]) for d in whole["by_day"]) == D(whole["totals"]["net_pnl"])
+    one_day = report("--since", "2026-11-05", "--until", "2026-11-06")
+    (day,) = one_day["by_day"]
+    for key in ("realized_pnl", "fees", "funding", "net_pnl"):
+        assert D(day[key]) == D(one_day["totals"][key]), key
+
+
+def test_statistics_that_need_more_data_say_so(db_path):
+    invoke("status")
+    seed_trades(db_path)
+    store = open_store(str(db_path))
+    for i, v in enumerate([10000, 10100, 10300]):  # rising: no drawdown; two daily returns
+        store.execute(
+            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)", [DAY + timedelta(days=i), v, v]
+        )
+    store.close()
+    e = report()["equity"]
+    assert e["sortino"] is None and e["calmar"] is None and e["sharpe"] is None
+    assert e["needs_more_data"]["sortino"] == "needs 30 daily returns, has 2"
+    out = invoke("--testnet", "pnl-report").stdout
+    assert "n/a: needs 30 daily returns, has 2" in out
+    assert "None → None" not in out and "no drawdown" in out
+
+
+def test_unknown_mode_or_symbol_is_a_usage_error_naming_the_known_ones(db_path):
+    invoke("status")
+    seed_trades(db_path)
+    result = invoke("--testnet", "pnl-report", "--mode", "tesnet")
+    assert result.exit_code == 2 and "paper, testnet, live" in result.output
+    result = invoke("--testnet", "pnl-report", "--symbol", "DOGEUSDT")
+    assert result.exit_code == 2 and "BTCUSDT, ETHUSDT, SOLUSDT" in result.output
+    for spelling in ("BTCUSDT", "BTC/USDT", "BTC-USDT", "BTC/USDT:USDT", "btcusdt"):
+        assert report("--symbol", spelling)["trades"]["trades"] == 2, spelling

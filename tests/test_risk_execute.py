@@ -125,30 +125,38 @@ def test_drawdown_breaker_needs_resume_and_resume_resets_the_peak(binance, db_pa
     assert again["resumed"] is False
 
 
+def close_position(
+    store, symbol: str, reason: str, pnl: int, closed: datetime, trade_id: str
+) -> None:
+    """A position reconcile derived from the fills ledger, closed at `closed` (exchange time)."""
+    store.execute(
+        "INSERT INTO positions (mode, symbol, side, position_side, qty, entry_price, opened_at, origin, "
+        "status, closed_at, exit_price, exit_reason, realized_pnl, fees, funding, updated_at, "
+        "open_trade_id, opened_by, close_trade_id) VALUES ('testnet', ?, 'BUY', 'BOTH', 1, 100, ?, "
+        "'qtrader', 'closed', ?, 100, ?, ?, 0, 0, ?, ?, 'flat', ?)",
+        [symbol, closed - timedelta(minutes=1), closed, reason, pnl, closed, f"o{trade_id}",
+         f"c{trade_id}"])  # fmt: skip
+
+
 def test_losing_streak_breaker(binance, db_path, monkeypatch):
     monkeypatch.setenv("QTRADER_RISK_MAX_CONSECUTIVE_LOSSES", "2")
     monkeypatch.setenv("QTRADER_RISK_COOLDOWN_AFTER_STOP_S", "off")
     store = open_store(str(db_path))
-    for i, role in enumerate(["take_profit", "stop_loss", "stop_loss"]):
-        store.execute(
-            "INSERT INTO orders (client_order_id, role, mode, symbol, side, kind, reduce_only, status, "
-            "filled_qty, run_id, created_at, updated_at) VALUES (?, ?, 'testnet', 'ETHUSDT', 'SELL', ?, "
-            "true, 'filled', 1, 0, ?, ?)",
-            [f"old-{i}", role, role, datetime.utcnow() - timedelta(hours=3 - i),
-             datetime.utcnow() - timedelta(hours=3 - i)])  # fmt: skip
+    for i, (reason, pnl) in enumerate(
+        [("take_profit", 20), ("stop_loss", -10), ("stop_loss", -10)]
+    ):
+        closed = datetime.utcnow() - timedelta(hours=3 - i)
+        close_position(store, "ETHUSDT", reason, pnl, closed, trade_id=str(i))
     store.close()
     pull(BUY)
     result = invoke("--testnet", "execute")
     assert result.exit_code == 3 and "2 losing trades in a row >= limit 2" in result.stderr
 
 
-def test_cooldown_after_a_stop_out_is_applied_from_the_orders_table(binance, db_path):
+def test_cooldown_after_a_stop_out_counts_from_its_closing_fill(binance, db_path):
     store = open_store(str(db_path))
-    store.execute(
-        "INSERT INTO orders (client_order_id, role, mode, symbol, side, kind, reduce_only, status, "
-        "filled_qty, run_id, created_at, updated_at) VALUES ('old-sl', 'stop_loss', 'testnet', "
-        "'BTCUSDT', 'SELL', 'stop_loss', true, 'filled', 1, 0, ?, ?)",
-        [datetime.utcnow() - timedelta(minutes=5), datetime.utcnow() - timedelta(minutes=5)])  # fmt: skip
+    stopped = datetime.utcnow() - timedelta(minutes=5)  # the exchange's time of the stop's fill
+    close_position(store, "BTCUSDT", "stop_loss", -8, stopped, trade_id="1")
     store.close()
     pull(BUY)
     code, doc = execute()

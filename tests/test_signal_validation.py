@@ -200,7 +200,8 @@ def test_non_utf8_in_flat_fields_is_rejected():
 @pytest.mark.parametrize(
     ("given", "expected"),
     [("BTCUSDT", "BTCUSDT"), ("btcusdt", "BTCUSDT"), ("BTC/USDT:USDT", "BTCUSDT"),
-     ("1000PEPE/USDT:USDT", "1000PEPEUSDT"), (" ethusdt ", "ETHUSDT")],
+     ("1000PEPE/USDT:USDT", "1000PEPEUSDT"), (" ethusdt ", "ETHUSDT"), ("BTC-USDT", "BTCUSDT"),
+     ("BTC-USDT-SWAP", "BTCUSDT")],
 )  # fmt: skip
 def test_normalise_symbol(given, expected):
     assert normalise_symbol(given) == expected

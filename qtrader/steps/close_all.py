@@ -215,6 +215,8 @@ def close_all(
 def _settle(ctx: RunContext, exchange: Exchange, batch: WriteBatch, closed: set[str]) -> None:
     from qtrader.steps.reconcile import settle_now
 
+    if ctx.store.path == ":memory:":
+        return  # the file was locked: the next reconcile settles from the exchange's fills
     try:
         settle_now(ctx, exchange, batch, closed, reason="close_all")
     except (ExchangeRejected, ExchangeUnavailable) as exc:  # the account is flat: books later

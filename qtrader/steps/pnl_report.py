@@ -12,10 +12,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from qtrader.config import MODES
 from qtrader.domain.numbers import plain
+from qtrader.domain.signal import InvalidSignal, normalise_symbol
 from qtrader.errors import UsageError
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
+from qtrader.steps.ledger import rederive_if_migrated
 from qtrader.store.reports import (
     Filters,
     by_day,
@@ -23,10 +26,13 @@ from qtrader.store.reports import (
     daily_equity,
     equity_stats,
     failed_runs,
+    known_symbols,
     open_totals,
     trade_stats,
 )
 
+MIN_DAILY_RETURNS = 30  # days of equity changes before annualised statistics mean anything
+ANNUALISED = ("annual_return", "volatility", "sharpe", "sortino", "calmar")
 VIEWS = ("v_trades", "v_daily_pnl", "v_open_positions", "v_equity")
 # The seeds' "When to switch to real trading" checklist (seed 003).
 GO_LIVE = (
@@ -61,12 +67,14 @@ def pnl_report(
     parquet_dir: str | None = None,
     plot: str | None = None,
 ) -> Result:
-    f = Filters(
-        mode=mode or ctx.mode, since=since, until=until, symbol=symbol.upper() if symbol else None
-    )
+    rederive_if_migrated(ctx.store)  # first run after migration 0007
+    if mode is not None and mode not in MODES:
+        raise UsageError(f"--mode {mode!r} is not a mode; use one of: {', '.join(MODES)}")
+    mode = mode or ctx.mode
+    f = Filters(mode=mode, since=since, until=until, symbol=_symbol(ctx, mode, symbol))
     trades = trade_stats(ctx.store, f)
     opened = open_totals(ctx.store, f)
-    equity = equity_stats(ctx.store, f)
+    equity = _enough_data(equity_stats(ctx.store, f))
     checklist = _checklist(trades, equity, failed_runs(ctx.store, f))
     totals = {
         "realized_pnl": trades["realized_pnl"],
@@ -74,7 +82,16 @@ def pnl_report(
         "fees": trades["fees"],
         "funding": trades["funding"],
         "net_pnl": trades["net_pnl"],
-        "net_incl_unrealized": trades["net_pnl"] + opened["unrealized_pnl"],
+        # what the open positions have booked so far (entry fees, funding, partial closes):
+        # with these, the totals equal the exchange's ledger, not only the closed trades
+        "open_realized_pnl": opened["realized_pnl"],
+        "open_fees": opened["fees"],
+        "open_funding": opened["funding"],
+        "net_incl_unrealized": trades["net_pnl"]
+        + opened["unrealized_pnl"]
+        + opened["realized_pnl"]
+        - opened["fees"]
+        + opened["funding"],
         "open_positions": opened["open_positions"],
     }
     files = _export(ctx, f, csv_dir, "csv") + _export(ctx, f, parquet_dir, "parquet")
@@ -102,6 +119,34 @@ def pnl_report(
         tables=[] if empty else _tables(data),
         summary={"trades": trades["trades"], "net_pnl": trades["net_pnl"]},
     )
+
+
+def _symbol(ctx: RunContext, mode: str, symbol: str | None) -> str | None:
+    """The symbol as stored (`BTC/USDT`, `BTC-USDT`, `btcusdt` → `BTCUSDT`); one this mode
+    never held is a usage error that lists the ones it did."""
+    if symbol is None:
+        return None
+    known = known_symbols(ctx.store, mode)
+    try:
+        name = normalise_symbol(symbol)
+    except InvalidSignal as exc:
+        raise UsageError(f"--symbol: {exc}") from None
+    if name not in known:
+        listed = ", ".join(known) if known else "none yet"
+        raise UsageError(f"--symbol {symbol!r}: no {mode} trades in {name}; known: {listed}")
+    return name
+
+
+def _enough_data(equity: dict[str, Any]) -> dict[str, Any]:
+    """Annualised statistics from a few days are noise (a Sortino of 1,147 from 3 days):
+    below MIN_DAILY_RETURNS they are None, and `needs_more_data` says how much is missing."""
+    have = equity.get("returns") or 0
+    equity["needs_more_data"] = {}
+    if have < MIN_DAILY_RETURNS:
+        for name in ANNUALISED:
+            equity[name] = None
+            equity["needs_more_data"][name] = f"needs {MIN_DAILY_RETURNS} daily returns, has {have}"
+    return equity
 
 
 def _checklist(trades: dict, equity: dict, failed: int) -> list[dict[str, Any]]:
@@ -218,14 +263,14 @@ def _tables(data: dict[str, Any]) -> list[Table]:
     equity = [
         ["days", e["days"]],
         ["total return %", _pct(e["total_return"])],
-        ["annual return %", _pct(e["annual_return"])],
+        ["annual return %", _stat(e, "annual_return", _pct)],
         ["max drawdown", _fmt(e["max_drawdown"])],
         ["max drawdown %", _pct(e["max_drawdown_frac"])],
-        ["drawdown peak → trough", f"{e['max_drawdown_peak']} → {e['max_drawdown_trough']}"],
-        ["Sharpe", _fmt(e["sharpe"])],
-        ["Sortino", _fmt(e["sortino"])],
-        ["Calmar", _fmt(e["calmar"])],
-        ["volatility %", _pct(e["volatility"])],
+        ["drawdown peak → trough", _peak_to_trough(e)],
+        ["Sharpe", _stat(e, "sharpe", _fmt)],
+        ["Sortino", _stat(e, "sortino", _fmt)],
+        ["Calmar", _stat(e, "calmar", _fmt)],
+        ["volatility %", _stat(e, "volatility", _pct)],
     ]
     symbols = [
         [r["symbol"], r["trades"], _pct(r["win_rate"]), _fmt(r["net_pnl"]), _fmt(r["fees"])]
@@ -259,6 +304,17 @@ def _tables(data: dict[str, Any]) -> list[Table]:
         ),
         Table("go-live checklist (seed 003)", ["check", "result", "value"], checks),
     ]
+
+
+def _stat(e: dict[str, Any], name: str, show: Any) -> Any:
+    missing = e.get("needs_more_data", {}).get(name)
+    return f"n/a: {missing}" if missing else show(e[name])
+
+
+def _peak_to_trough(e: dict[str, Any]) -> str:
+    if e.get("max_drawdown_trough") is None:
+        return "no drawdown" if e.get("days") else "no equity data"
+    return f"{e['max_drawdown_peak']} → {e['max_drawdown_trough']}"
 
 
 def _fmt(value: Any) -> Any:

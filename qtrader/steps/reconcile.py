@@ -24,9 +24,11 @@ from typing import Any
 from loguru import logger
 
 from qtrader.clock import from_ms, to_ms
+from qtrader.domain.ledger import Opening
 from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus
 from qtrader.domain.positions import classification, r_multiple
+from qtrader.domain.protection import Kind, resting_from_raw
 from qtrader.errors import ExitCode, Halted
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
@@ -41,9 +43,11 @@ from qtrader.exchange.port import (
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
 from qtrader.steps.halting import failure_wins
+from qtrader.steps.ledger import Change, derive_symbol, rederive_if_migrated
 from qtrader.steps.markets import load_markets
 from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
 from qtrader.steps.sending import look_up, record_answer
+from qtrader.steps.watchdog import guard
 from qtrader.store.batch import WriteBatch
 from qtrader.store.state import get_state, set_state
 
@@ -68,6 +72,7 @@ class _Run:
     settled: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)  # symbols with activity this run
+    adopted: set[int] = field(default_factory=set)  # positions adopted this run
 
     @property
     def store(self) -> Any:
@@ -151,6 +156,17 @@ class _Run:
         rows = self.exchange.income(since_ms=since_ms)
         if not rows:
             return
+        known = set(
+            self.store.fetchall(
+                "SELECT tran_id, income_type FROM income "
+                "WHERE mode = ? AND list_contains(?, tran_id)",
+                [self.mode, [r.tran_id for r in rows]],
+            )
+        )
+        # a trade or funding row not seen before: that symbol's fills must be read
+        self.touched |= {
+            r.symbol for r in rows if r.symbol and (r.tran_id, r.income_type) not in known
+        }
         self.store.insert_rows(
             "income",
             (
@@ -195,6 +211,10 @@ class _Run:
                 set_state(self.store, keys[symbol], max(f.ts_ms for f in fills))
 
     def _store_fills(self, fills: list[Fill]) -> None:
+        for asset in sorted({f.commission_asset for f in fills} - {"USDT", "USDC"}):
+            symbols = ", ".join(sorted({f.symbol for f in fills if f.commission_asset == asset}))
+            self.note("fee_asset", symbols, f"commission paid in {asset}: fees are summed "
+                      f"as booked, not converted to USDT")  # fmt: skip
         ids = {f.order_id for f in fills}
         ours = dict(
             self.store.fetchall(
@@ -246,47 +266,166 @@ class _Run:
         )
         self.count("fills", len(fills))
 
-    # --- 5. positions --------------------------------------------------------------------
+    # --- 5. positions ------------------------------------------------------------------
 
     def local_open(self) -> dict[tuple[str, str], dict[str, Any]]:
         rows = self.store.fetchall(
             "SELECT position_id, symbol, position_side, side, qty, entry_price, opened_at, "
-            "stop_loss, signal_seq, exit_reason FROM positions WHERE mode = ? AND status = 'open'",
+            "coalesce(stop_loss, resting_stop), signal_seq, origin FROM positions "
+            "WHERE mode = ? AND status = 'open'",
             [self.mode],
         )
-        keys = (
-            "position_id",
-            "symbol",
-            "position_side",
-            "side",
-            "qty",
-            "entry_price",
-            "opened_at",
-            "stop_loss",
-            "signal_seq",
-            "exit_reason",
-        )
+        keys = ("position_id", "symbol", "position_side", "side", "qty", "entry_price",
+                "opened_at", "stop_loss", "signal_seq", "origin")  # fmt: skip
         return {(r[1], r[2]): dict(zip(keys, r, strict=True)) for r in rows}
 
-    def sync_positions(self, details: list[PositionDetail]) -> None:
-        local = self.local_open()
+    def unledgered(self) -> set[str]:
+        """Symbols of our recent orders that filled, whose fills DuckDB does not hold and were
+        not read since (an entry stopped out between two runs): their fills must be read. The
+        income ledger's new rows name such symbols too; this covers a ledger that lags."""
+        rows = self.store.fetchall(
+            "SELECT symbol, max(created_at) FROM orders o WHERE mode = ? AND filled_qty > 0 "
+            "AND created_at >= ? AND exchange_order_id IS NOT NULL AND NOT EXISTS (SELECT 1 "
+            "FROM fills f WHERE f.mode = o.mode AND f.symbol = o.symbol AND (f.order_id = "
+            "o.exchange_order_id OR f.order_id = json_extract_string(o.raw_response, "
+            "'$.actualOrderId'))) GROUP BY symbol",
+            [self.mode, self.ctx.now() - INCOME_LOOKBACK],
+        )
+        wanted = set()
+        for symbol, created in rows:
+            cursor = get_state(self.store, f"fills_cursor:{self.mode}:{symbol}")
+            if cursor is None or cursor < to_ms(created) + 60_000:  # not read since it filled
+                wanted.add(symbol)
+        return wanted
+
+    def derive(self, symbols: set[str], details: list[PositionDetail]) -> None:
+        """Positions from the fills ledger (steps/ledger.py), symbol by symbol."""
+        for symbol in sorted(symbols):
+            openings = None
+            if not self.store.fetchone(
+                "SELECT count(*) FROM positions WHERE mode = ? AND symbol = ?", [self.mode, symbol]
+            )[0]:
+                openings = self._carried(symbol, [d for d in details if d.symbol == symbol])
+            changes = derive_symbol(self.store, self.mode, symbol, openings=openings,
+                                    liquidations=self._liquidations,
+                                    now=self.ctx.now())  # fmt: skip
+            if (
+                not changes
+                and not self.store.fetchone(
+                    "SELECT count(*) FROM positions WHERE mode = ? AND symbol = ?",
+                    [self.mode, symbol],
+                )[0]
+            ):
+                self._unheld_funding(symbol)
+            for change in changes:
+                if change.kind == "opened":
+                    self._opened(change)
+                else:
+                    self._closed(change)
+
+    def _carried(self, symbol: str, details: list[PositionDetail]) -> dict[str, Opening]:
+        """First sight of a symbol: what the exchange holds beyond what its fills explain was
+        opened before the ledger's window; it is carried in at the window's start."""
+        rows = self.store.fetchall(
+            "SELECT position_side, sum(CASE side WHEN 'BUY' THEN qty ELSE -qty END), min(ts) "
+            "FROM fills WHERE mode = ? AND symbol = ? GROUP BY ALL",
+            [self.mode, symbol],
+        )
+        net = {leg: (amount, first) for leg, amount, first in rows}
+        openings = {}
+        for leg in {d.position_side for d in details} | set(net):
+            held = next((d for d in details if d.position_side == leg), None)
+            signed = (held.qty if held.side == "BUY" else -held.qty) if held else Decimal(0)
+            filled, first = net.get(leg, (Decimal(0), None))
+            carried = signed - filled
+            if carried != 0:
+                entry = held.entry_price if held is not None and filled == 0 else None
+                openings[leg] = Opening(carried, entry, first or self.ctx.now())
+        return openings
+
+    def _unheld_funding(self, symbol: str) -> None:
+        """Funding rows of a symbol no position of the ledger holds (its fills are older
+        than the window the exchange returns): reported, as no trade can carry them."""
+        row = self.store.fetchone(
+            "SELECT count(*), coalesce(sum(amount), 0) FROM income WHERE mode = ? AND symbol = ? "
+            "AND income_type = 'FUNDING_FEE'",
+            [self.mode, symbol],
+        )
+        if row and row[0]:
+            self.note("funding_without_position", symbol,
+                      f"{row[0]} funding row(s), {plain(row[1])} USDT, and no position in the "
+                      "fills ledger to hold them")  # fmt: skip
+
+    def _liquidations(self, symbol: str, since: datetime) -> set[str]:
+        """A close none of our orders explains: was it the exchange's forced order?"""
+        return self.exchange.liquidation_order_ids(symbol, since_ms=to_ms(since))
+
+    def _opened(self, change: Change) -> None:
+        self.touched.add(change.symbol)
+        if change.origin == "adopted":
+            self.adopted.add(change.position_id)
+        self.count("positions_opened" if change.origin == "qtrader" else "positions_adopted")
+        side = "long" if change.side == "BUY" else "short"
+        self.batch.event(
+            "position_opened",
+            "info",
+            change.symbol,
+            f"{change.origin}: {side} {plain(change.qty)} at {_show(change.entry_price)}",
+            {"origin": change.origin, "side": side, "qty": change.qty,
+             "entry_price": change.entry_price, "position_id": change.position_id},
+        )  # fmt: skip
+
+    def _closed(self, change: Change) -> None:
+        self.settled.append(
+            {
+                "symbol": change.symbol,
+                "exit_reason": change.exit_reason,
+                "exit_price": _show(change.exit_price),
+                "realized_pnl": plain(change.realized_pnl),
+                "fees": plain(change.fees),
+                "funding": plain(change.funding),
+            }
+        )
+        self.count("positions_settled")
+        self.batch.event(
+            "position_closed",
+            "info",
+            change.symbol,
+            f"closed: {change.exit_reason}",
+            {"position_id": change.position_id, "exit_reason": change.exit_reason,
+             "realized_pnl": change.realized_pnl, "fees": change.fees, "funding": change.funding},
+        )  # fmt: skip
+
+    def sync_positions(self, details: list[PositionDetail], only: set[str] | None = None) -> None:
+        """Marks and classes for the open positions; every disagreement with the exchange is
+        reported as drift (the ledger decides what is open; the exchange's view is shown)."""
+        local = {k: p for k, p in self.local_open().items() if only is None or k[0] in only}
+        details = [d for d in details if only is None or d.symbol in only]
         seen = {(d.symbol, d.position_side): d for d in details}
-        for key, position in local.items():
-            detail = seen.get(key)
-            if detail is None or detail.side != position["side"]:
-                self.settle(position)
-        local = self.local_open()
         settings = self.ctx.settings.reconcile
+        for key, position in local.items():
+            if key not in seen:
+                self.note("missing_on_exchange", key[0],
+                          f"the fills ledger has {_side(position['side'])} "
+                          f"{plain(position['qty'])} open; the exchange has none: a fill is "
+                          "missing from userTrades")  # fmt: skip
         for key, detail in seen.items():
             position = local.get(key)
             if position is None:
-                self.open_from_exchange(detail)
+                self.note("missing_locally", detail.symbol,
+                          f"{_side(detail.side)} {detail.qty} at {detail.entry_price} is on the "
+                          "exchange but in no fill DuckDB holds yet")  # fmt: skip
                 continue
-            if plain(detail.qty) != plain(position["qty"]):
+            if position["origin"] == "adopted" and position["position_id"] in self.adopted:
+                self.note("missing_locally", detail.symbol,
+                          f"{_side(detail.side)} {detail.qty} at {detail.entry_price} was not "
+                          "opened by qtrader: adopted")  # fmt: skip
+            if detail.side != position["side"] or plain(detail.qty) != plain(position["qty"]):
                 self.note(
                     "quantity",
                     detail.symbol,
-                    f"DuckDB had {plain(position['qty'])}, the exchange {detail.qty}",
+                    f"DuckDB had {_side(position['side'])} {plain(position['qty'])}, the "
+                    f"exchange {_side(detail.side)} {detail.qty}",
                 )
             r = r_multiple(
                 detail.entry_price, position["stop_loss"], detail.qty, detail.unrealized_pnl
@@ -301,10 +440,9 @@ class _Run:
                 settings.toxic_after_s,
             )
             self.store.execute(
-                "UPDATE positions SET qty = ?, mark_price = ?, unrealized_pnl = ?, r_multiple = ?, "
+                "UPDATE positions SET mark_price = ?, unrealized_pnl = ?, r_multiple = ?, "
                 "classification = ?, updated_at = ? WHERE position_id = ?",
                 [
-                    detail.qty,
                     detail.mark_price,
                     detail.unrealized_pnl,
                     r,
@@ -314,178 +452,35 @@ class _Run:
                 ],
             )
 
-    def record_missed(self, details: list[PositionDetail]) -> None:
-        """Entries that filled and were closed again before any reconcile saw the position
-        (a stop hit within a minute, a paper replay moving hours at once): record the
-        position as opened, so that settling it puts the trade in the books."""
-        held = {(d.symbol, d.side) for d in details}
-        open_rows = {(k[0], p["side"]) for k, p in self.local_open().items()}
-        for seq, symbol, side, leg, qty, price, opened_at, stop, target in self._unrecorded():
-            if (symbol, side) in held or (symbol, side) in open_rows:
-                continue  # open now: open_from_exchange links it to its entry
-            self._open_position(
-                symbol=symbol,
-                side=side,
-                position_side=leg,
-                qty=qty,
-                entry_price=price,
-                opened_at=opened_at,
-                signal_seq=seq,
-                origin="qtrader",
-                stop_loss=stop,
-                take_profit=target,
+    def record_resting(self, open_algo: list[OrderReport], details: list[PositionDetail]) -> None:
+        """The stop and target resting on the exchange for each open position, as this run
+        leaves them (seen at its start, less what the watchdog cancelled, plus what it placed)."""
+        placed = self.store.fetchall(
+            "SELECT client_order_id, symbol, side, position_side, role, trigger_price, "
+            "status FROM orders WHERE mode = ? AND role IN ('stop_loss', 'take_profit') "
+            "AND (run_id = ? OR list_contains(?, client_order_id))",
+            [self.mode, self.ctx.run_id, [o.client_order_id for o in open_algo]],
+        )
+        status = {r[0]: r[6] for r in placed}
+        resting: dict[tuple[str, str], dict[str, Decimal]] = {}
+        for o in open_algo:
+            order = resting_from_raw(o.client_order_id, o.exchange_order_id, o.symbol, o.raw)
+            if status.get(o.client_order_id, "open") != "open" or not order.reduces:
+                continue
+            if order.kind is Kind.OTHER or not order.symbol or order.trigger is None:
+                continue
+            kind = "stop" if order.kind is Kind.STOP else "target"
+            resting.setdefault((order.symbol, order.position_side), {})[kind] = order.trigger
+        for cid, symbol, _, leg, role, trigger, state in placed:
+            if state == "open" and cid not in {o.client_order_id for o in open_algo}:
+                kind = "stop" if role == "stop_loss" else "target"
+                resting.setdefault((symbol, leg or "BOTH"), {})[kind] = trigger
+        for (symbol, leg), position in self.local_open().items():
+            found = resting.get((symbol, leg), {})
+            self.store.execute(
+                "UPDATE positions SET resting_stop = ?, resting_target = ? WHERE position_id = ?",
+                [found.get("stop"), found.get("target"), position["position_id"]],
             )
-            open_rows.add((symbol, side))
-            self.touched.add(symbol)
-            self.count("positions_opened")
-
-    def _unrecorded(self) -> list[tuple]:
-        """Our filled entries that no position row tells of yet, oldest first."""
-        return self.store.fetchall(
-            "SELECT o.signal_seq, o.symbol, o.side, coalesce(o.position_side, 'BOTH'), "
-            " o.filled_qty, o.avg_price, o.created_at, "
-            " (SELECT trigger_price FROM orders s WHERE s.signal_seq = o.signal_seq "
-            "  AND s.role = 'stop_loss' LIMIT 1), "
-            " (SELECT trigger_price FROM orders t WHERE t.signal_seq = o.signal_seq "
-            "  AND t.role = 'take_profit' LIMIT 1) "
-            "FROM orders o WHERE o.mode = ? AND o.role = 'entry' AND o.filled_qty > 0 "
-            "AND o.signal_seq NOT IN "
-            " (SELECT signal_seq FROM positions WHERE signal_seq IS NOT NULL) "
-            "ORDER BY o.created_at",
-            [self.mode],
-        )
-
-    def _open_position(self, **columns: Any) -> None:
-        row = {"mode": self.mode, "status": "open", "updated_at": self.ctx.now(), **columns}
-        self.store.insert_rows("positions", tuple(row), [tuple(row.values())])
-
-    def open_from_exchange(self, detail: PositionDetail) -> None:
-        """A position DuckDB has no open row for: ours (an entry just filled) or adopted."""
-        ours = [e for e in self._unrecorded() if (e[1], e[2]) == (detail.symbol, detail.side)]
-        entry = (ours[-1][0], ours[-1][6], ours[-1][7], ours[-1][8]) if ours else None
-        origin = "qtrader" if entry else "adopted"
-        signal_seq, opened_at, stop, target = entry if entry else (None, self.ctx.now(), None, None)
-        self._open_position(
-            symbol=detail.symbol,
-            side=detail.side,
-            position_side=detail.position_side,
-            qty=detail.qty,
-            entry_price=detail.entry_price,
-            opened_at=opened_at,
-            signal_seq=signal_seq,
-            origin=origin,
-            stop_loss=stop,
-            take_profit=target,
-            mark_price=detail.mark_price,
-            unrealized_pnl=detail.unrealized_pnl,
-        )
-        self.touched.add(detail.symbol)
-        self.batch.event(
-            "position_opened",
-            "info",
-            detail.symbol,
-            f"{origin}: {detail.side} {detail.qty} at {detail.entry_price}",
-            {
-                "origin": origin,
-                "side": detail.side,
-                "qty": detail.qty,
-                "entry_price": detail.entry_price,
-            },
-        )
-        if origin == "adopted":
-            side = "long" if detail.side == "BUY" else "short"
-            self.note(
-                "missing_locally",
-                detail.symbol,
-                f"{side} {detail.qty} at {detail.entry_price} was not in DuckDB: adopted",
-            )
-        self.count("positions_opened" if origin == "qtrader" else "positions_adopted")
-
-    def settle(self, position: dict[str, Any]) -> None:
-        """Close the local row with what the exchange's fills and ledger say happened."""
-        symbol, since = position["symbol"], position["opened_at"]
-        self.ingest_fills({symbol})
-        closing = self.store.fetchall(
-            "SELECT qty, price, realized_pnl, ts, order_id FROM fills WHERE mode = ? "
-            "AND symbol = ? AND position_side = ? AND ts >= ? AND realized_pnl <> 0",
-            [self.mode, symbol, position["position_side"], since],
-        )
-        fees = self.store.fetchone(
-            "SELECT coalesce(sum(fee), 0) FROM fills WHERE mode = ? AND symbol = ? "
-            "AND position_side = ? AND ts >= ?",
-            [self.mode, symbol, position["position_side"], since],
-        )[0]
-        funding = self.store.fetchone(
-            "SELECT coalesce(sum(amount), 0) FROM income WHERE mode = ? AND symbol = ? "
-            "AND income_type = 'FUNDING_FEE' AND ts >= ?",
-            [self.mode, symbol, since],
-        )[0]
-        exit_price, realized, closed_at = _exit_of(closing)
-        reason = position.get("exit_reason") or self.exit_reason(position)
-        if reason == "manual_or_unknown" and closing and self._liquidated(symbol, since, closing):
-            reason = "liquidation"
-        self.store.execute(
-            "UPDATE positions SET status = 'closed', closed_at = ?, exit_price = ?, "
-            "realized_pnl = ?, fees = ?, funding = ?, exit_reason = ?, updated_at = ? "
-            "WHERE position_id = ?",
-            [
-                closed_at or self.ctx.now(),
-                exit_price,
-                realized or Decimal(0),
-                fees,
-                funding,
-                reason,
-                self.ctx.now(),
-                position["position_id"],
-            ],
-        )
-        self.settled.append(
-            {
-                "symbol": symbol,
-                "exit_reason": reason,
-                "exit_price": exit_price,
-                "realized_pnl": realized,
-                "fees": plain(fees),
-                "funding": plain(funding),
-            }
-        )
-        self.count("positions_settled")
-        self.batch.event(
-            "position_closed",
-            "info",
-            symbol,
-            f"closed: {reason}",
-            {
-                "position_id": position["position_id"],
-                "exit_reason": reason,
-                "realized_pnl": realized,
-                "fees": fees,
-                "funding": funding,
-            },
-        )
-        if realized is None:
-            self.note("missing_on_exchange", symbol, "closed without a closing fill on record")
-
-    def _liquidated(self, symbol: str, since: datetime, closing: list[tuple]) -> bool:
-        """A close none of our orders explains: was it the exchange's forced order?"""
-        forced = self.exchange.liquidation_order_ids(symbol, since_ms=to_ms(since))
-        return any(str(row[4]) in forced for row in closing)
-
-    def exit_reason(self, position: dict[str, Any]) -> str:
-        roles = dict(
-            self.store.fetchall(
-                "SELECT role, status FROM orders WHERE mode = ? AND symbol = ? AND created_at >= ? "
-                "AND (signal_seq = ? OR role IN ('exit', 'reverse_exit'))",
-                [self.mode, position["symbol"], position["opened_at"], position["signal_seq"]],
-            )
-        )
-        if roles.get("stop_loss") == "filled":
-            return "stop_loss"
-        if roles.get("take_profit") == "filled":
-            return "take_profit"
-        if roles.get("exit") == "filled" or roles.get("reverse_exit") == "filled":
-            return "signal_close"
-        return "manual_or_unknown"
 
 
 def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
@@ -504,17 +499,22 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         run.sync_protective(open_algo)
         batch.commit(ctx.store)  # settling reads which protective order fired
         run.ingest_income()
-        run.record_missed(details)
-        active = run.touched | {d.symbol for d in details} | {k[0] for k in run.local_open()}
+        rederive_if_migrated(ctx.store)
+        active = (
+            run.touched
+            | {d.symbol for d in details}
+            | {k[0] for k in run.local_open()}
+            | run.unledgered()
+        )
         run.ingest_fills(active)
+        run.derive(active, details)
         run.sync_positions(details)
         batch.commit(ctx.store)
-        from qtrader.steps.watchdog import guard
-
         repairs = guard(ctx, exchange, batch, details, open_algo)
         closed = {r["symbol"] for r in repairs if r["ok"] and r["action"] in WATCHDOG_CLOSES}
         if closed:  # settle what the watchdog closed in this same run
             settle_now(ctx, exchange, batch, closed, run)
+        run.record_resting(open_algo, details)
         account = exchange.account()
         state = account_state(ctx, account)
         try:
@@ -535,20 +535,15 @@ def settle_now(
     run: _Run | None = None,
     reason: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Settle positions a step has just closed (the watchdog, close-all) in the same run,
-    from the exchange's fills, instead of leaving them open in DuckDB until the next
-    reconcile. `reason` labels the positions whose row has no exit reason yet."""
+    """Settle positions a step has just closed (the watchdog, close-all) in the same run:
+    read those symbols' fills and re-derive them. `reason` is accepted for the callers'
+    sake; the exit reason comes from the closing fill's order (its role and its run)."""
     run = run or _Run(ctx, exchange, batch)
-    if reason is not None:
-        for (symbol, _), position in run.local_open().items():
-            if symbol in symbols and not position.get("exit_reason"):
-                ctx.store.execute(
-                    "UPDATE positions SET exit_reason = ? WHERE position_id = ?",
-                    [reason, position["position_id"]],
-                )
+    batch.commit(ctx.store)  # the closing orders' exchange ids, read to name the reason
     details = exchange.position_details()
     run.ingest_fills(symbols)
-    run.sync_positions(details)
+    run.derive(symbols, details)
+    run.sync_positions(details, only=symbols)
     batch.commit(ctx.store)
     return run.settled
 
@@ -557,8 +552,9 @@ def _result(
     ctx: RunContext, exchange: Exchange, run: _Run, repairs: list, equity: Decimal
 ) -> Result:
     open_rows = ctx.store.fetchall(
-        "SELECT symbol, side, qty, entry_price, mark_price, unrealized_pnl, stop_loss, r_multiple, "
-        "classification, origin FROM positions WHERE mode = ? AND status = 'open' ORDER BY symbol",
+        "SELECT symbol, side, qty, entry_price, mark_price, unrealized_pnl, stop_loss, "
+        "take_profit, r_multiple, classification, origin FROM v_open_positions WHERE mode = ? "
+        "ORDER BY symbol",
         [ctx.mode],
     )
     columns = [
@@ -569,6 +565,7 @@ def _result(
         "mark",
         "unrealized",
         "stop",
+        "target",
         "R",
         "class",
         "origin",
@@ -625,11 +622,9 @@ def _result(
     return result
 
 
-def _exit_of(closing: list[tuple]) -> tuple[Decimal | None, Decimal | None, datetime | None]:
-    """Volume-weighted exit price, realized PnL and time of the closing fills (exact)."""
-    quantity = sum((row[0] for row in closing), Decimal(0))
-    if not closing or quantity == 0:
-        return None, None, None
-    vwap = sum((row[0] * row[1] for row in closing), Decimal(0)) / quantity
-    realized = sum((row[2] for row in closing), Decimal(0))
-    return plain(vwap), plain(realized), max(row[3] for row in closing)
+def _show(value: Decimal | None) -> Decimal | None:
+    return None if value is None else plain(value)
+
+
+def _side(side: str) -> str:
+    return "long" if side == "BUY" else "short"

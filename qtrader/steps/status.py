@@ -60,15 +60,16 @@ def status(ctx: RunContext) -> Result:
         "mark_price",
         "unrealized_pnl",
         "stop_loss",
+        "take_profit",
         "r_multiple",
         "classification",
         "origin",
     ]
-    positions = [
+    positions = [  # the stop and target resting on the exchange, as reconcile last saw them
         [plain(v) if isinstance(v, Decimal) else v for v in row]
         for row in ctx.store.fetchall(
-            f"SELECT {', '.join(position_columns)} FROM positions "
-            "WHERE mode = ? AND status = 'open' ORDER BY symbol",
+            f"SELECT {', '.join(position_columns)} FROM v_open_positions "
+            "WHERE mode = ? ORDER BY symbol",
             [ctx.mode],
         )
     ]

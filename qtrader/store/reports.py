@@ -81,8 +81,8 @@ def trade_stats(store: Store, f: Filters) -> dict[str, Any]:
                coalesce(sum(net_pnl) FILTER (WHERE net_pnl > 0), 0)
                  / nullif(abs(sum(net_pnl) FILTER (WHERE net_pnl <= 0)), 0) AS profit_factor,
                (sum(net_pnl) / nullif(count(*), 0))::DECIMAL(38, 10) AS expectancy,
-               max(net_pnl)                                    AS largest_win,
-               min(net_pnl)                                    AS largest_loss,
+               max(net_pnl) FILTER (WHERE net_pnl > 0)         AS largest_win,
+               min(net_pnl) FILTER (WHERE net_pnl <= 0)        AS largest_loss,
                avg(holding_s)                                  AS avg_holding_s,
                coalesce(sum(gross_pnl), 0)                     AS realized_pnl,
                coalesce(sum(fees), 0)                          AS fees,
@@ -137,8 +137,10 @@ def open_totals(store: Store, f: Filters) -> dict[str, Any]:
     return _one(
         store,
         f"""
-        SELECT count(*) AS open_positions, coalesce(sum(unrealized_pnl), 0) AS unrealized_pnl
-        FROM v_open_positions WHERE {clause}""",
+        SELECT count(*) AS open_positions, coalesce(sum(unrealized_pnl), 0) AS unrealized_pnl,
+               coalesce(sum(fees), 0) AS fees, coalesce(sum(funding), 0) AS funding,
+               coalesce(sum(realized_pnl), 0) AS realized_pnl
+        FROM positions WHERE status = 'open' AND {clause}""",
         params,
     )
 
@@ -200,6 +202,15 @@ def equity_stats(store: Store, f: Filters) -> dict[str, Any]:
         FROM s""",
         params,
     )
+
+
+def known_symbols(store: Store, mode: str) -> list[str]:
+    rows = store.fetchall(
+        "SELECT DISTINCT symbol FROM positions WHERE mode = ? "
+        "UNION SELECT DISTINCT symbol FROM fills WHERE mode = ? ORDER BY 1",
+        [mode, mode],
+    )
+    return [r[0] for r in rows]
 
 
 def failed_runs(store: Store, f: Filters) -> int:

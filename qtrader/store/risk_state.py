@@ -1,7 +1,7 @@
 """What the risk engine needs to know about the account's history, from DuckDB.
 
-Stop-outs and wins come from protective orders marked `filled`; `reconcile` is what marks
-them when they fire on the exchange.
+Stop-outs, wins and losses come from the positions `reconcile` derives from the exchange's
+fills, timed by the exchange's clock.
 """
 
 from __future__ import annotations
@@ -51,24 +51,27 @@ def entry_counts(store: Store, mode: str, now: datetime, day_start: datetime) ->
 
 
 def last_stop_outs(store: Store, mode: str) -> dict[str, datetime]:
+    """When each symbol's last stop-out happened, by the exchange's time of the closing fill."""
     rows = store.fetchall(
-        "SELECT symbol, max(updated_at) FROM orders WHERE mode = ? AND role = 'stop_loss' "
-        "AND status = 'filled' GROUP BY symbol",
+        "SELECT symbol, max(closed_at) FROM positions WHERE mode = ? AND status = 'closed' "
+        "AND exit_reason = 'stop_loss' GROUP BY symbol",
         [mode],
     )
     return dict(rows)
 
 
 def consecutive_losses(store: Store, mode: str, since: datetime) -> int:
-    """Stop-losses that fired since the last take-profit (and since the last `resume`)."""
+    """Losing trades (net PnL < 0) in a row, newest first, closed since the last `resume`,
+    in the exchange's order: the closing fill's time, then its trade id."""
     rows = store.fetchall(
-        "SELECT role FROM orders WHERE mode = ? AND role IN ('stop_loss', 'take_profit') "
-        "AND status = 'filled' AND updated_at >= ? ORDER BY updated_at DESC LIMIT 1000",
+        "SELECT net_pnl < 0 FROM v_trades t JOIN positions p USING (position_id) "
+        "WHERE t.mode = ? AND t.closed_at >= ? ORDER BY t.closed_at DESC, "
+        "try_cast(p.close_trade_id AS BIGINT) DESC NULLS LAST, p.close_trade_id DESC LIMIT 1000",
         [mode, since],
     )
     streak = 0
-    for (role,) in rows:
-        if role != "stop_loss":
+    for (loss,) in rows:
+        if not loss:
             break
         streak += 1
     return streak

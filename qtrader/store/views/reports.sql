@@ -31,43 +31,39 @@ FROM positions p
 LEFT JOIN signals s ON s.seq = p.signal_seq
 WHERE p.status = 'closed';
 
--- Per UTC day, what hit the account: realized PnL and fees from the exchange's fills,
--- funding from the income ledger, trades closed that day, and equity at the day's close.
+-- Per UTC day, the trades closed that day (realized PnL, fees and funding of each, as in
+-- v_trades, so a day's numbers are the same in every table) and equity at the day's close.
 CREATE OR REPLACE VIEW v_daily_pnl AS
-WITH fill_days AS (
-    SELECT mode, ts::DATE AS day, sum(realized_pnl) AS realized_pnl, sum(fee) AS fees
-    FROM fills GROUP BY ALL
-), funding_days AS (
-    SELECT mode, ts::DATE AS day, sum(amount) AS funding
-    FROM income WHERE income_type = 'FUNDING_FEE' GROUP BY ALL
-), trade_days AS (
-    SELECT mode, closed_at::DATE AS day, count(*) AS trades FROM v_trades GROUP BY ALL
+WITH trade_days AS (
+    SELECT mode, closed_at::DATE AS day, sum(gross_pnl) AS realized_pnl, sum(fees) AS fees,
+           sum(funding) AS funding, count(*) AS trades
+    FROM v_trades GROUP BY ALL
 ), equity_days AS (
     SELECT mode, ts::DATE AS day, arg_max(equity, ts) AS equity FROM equity GROUP BY ALL
 ), days AS (
-    SELECT mode, day FROM fill_days UNION SELECT mode, day FROM funding_days
-    UNION SELECT mode, day FROM trade_days UNION SELECT mode, day FROM equity_days
+    SELECT mode, day FROM trade_days UNION SELECT mode, day FROM equity_days
 )
 SELECT
     d.day,
-    coalesce(f.realized_pnl, 0)                                         AS realized_pnl,
-    coalesce(f.fees, 0)                                                 AS fees,
-    coalesce(u.funding, 0)                                              AS funding,
-    coalesce(f.realized_pnl, 0) - coalesce(f.fees, 0) + coalesce(u.funding, 0) AS net_pnl,
+    coalesce(t.realized_pnl, 0)                                         AS realized_pnl,
+    coalesce(t.fees, 0)                                                 AS fees,
+    coalesce(t.funding, 0)                                              AS funding,
+    coalesce(t.realized_pnl, 0) - coalesce(t.fees, 0) + coalesce(t.funding, 0) AS net_pnl,
     coalesce(t.trades, 0)                                               AS trades,
     e.equity,
     d.mode
 FROM days d
-LEFT JOIN fill_days f USING (mode, day)
-LEFT JOIN funding_days u USING (mode, day)
 LEFT JOIN trade_days t USING (mode, day)
 LEFT JOIN equity_days e USING (mode, day);
 
 -- Open positions at their last mark (as of the last reconcile).
+-- stop_loss / take_profit: the triggers resting on the exchange as the last reconcile left
+-- them (NULL: nothing rests there); intended_*: what qtrader meant to place.
 CREATE OR REPLACE VIEW v_open_positions AS
 SELECT symbol, CASE side WHEN 'BUY' THEN 'long' ELSE 'short' END AS side, qty, entry_price,
-       mark_price, unrealized_pnl, stop_loss, take_profit, opened_at, classification,
-       r_multiple, origin, mode
+       mark_price, unrealized_pnl, resting_stop AS stop_loss, resting_target AS take_profit,
+       opened_at, classification, r_multiple, origin, mode, stop_loss AS intended_stop_loss,
+       take_profit AS intended_take_profit
 FROM positions WHERE status = 'open';
 
 -- Equity snapshots.
