@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
+from typing import Any
 
 from qtrader.domain.orders import OrderStatus, Role, closing_side
 from qtrader.domain.sizing import protection_is_valid
@@ -266,3 +268,42 @@ def _unresolved(
             f"the exchange has no {role.value} {order.age_s:.0f} s after it was sent; not re-sent",
         )
     return Wait(f"{role.value} not found yet; looked up again next run")
+
+
+# --- what execute decided for a pending signal (typed, not strings or dicts) --------------
+
+
+class CloseKind(StrEnum):
+    SIGNAL = "close"  # a CLOSE signal
+    OPPOSITE = "opposite_close"  # risk.opposite_signal = close
+    REVERSE = "reverse"  # risk.opposite_signal = reverse: close now, enter on the next run
+
+
+@dataclass(frozen=True)
+class ClosePlan:
+    kind: CloseKind
+
+    @property
+    def role(self) -> Role:
+        return Role.REVERSE_EXIT if self.kind is CloseKind.REVERSE else Role.EXIT
+
+    @property
+    def prefix(self) -> str:
+        return {CloseKind.SIGNAL: "", CloseKind.OPPOSITE: "opposite signal: ",
+                CloseKind.REVERSE: "reversing: "}[self.kind]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    """An accepted entry: what is sent, and the numbers behind the decision (`record`, stored
+    with it in `decisions`)."""
+
+    quantity: Decimal
+    price: Decimal
+    leverage: int
+    stop_estimate: Decimal
+    take_profit_estimate: Decimal | None
+    record: dict[str, Any]
+
+
+Plan = EntryPlan | ClosePlan

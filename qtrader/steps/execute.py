@@ -31,11 +31,15 @@ from loguru import logger
 from qtrader.domain.lifecycle import (
     Action,
     CancelProtection,
+    CloseKind,
+    ClosePlan,
     CloseSignal,
+    EntryPlan,
     EntrySignal,
     Finish,
     GiveUp,
     LookUp,
+    Plan,
     Send,
     Wait,
     after_protection_cancelled,
@@ -84,9 +88,6 @@ from qtrader.store.signals import SIGNAL_FIELDS
 
 MAX_STEPS = 12  # lifecycle actions per signal and run (a lifecycle settles in fewer)
 MAX_CLOSES = 4  # closes one reversing signal may send
-CLOSE = "close"
-OPPOSITE_CLOSE = "opposite_close"
-REVERSE = "reverse"
 
 
 def resting(order: OrderReport) -> Resting:
@@ -287,7 +288,7 @@ class _Execution:
         self, signals: list[SignalRow], interrupted: Callable[[], str | None]
     ) -> list[Outcome]:
         outcomes: dict[int, Outcome] = {}
-        accepted: list[tuple[SignalRow, Any]] = []
+        accepted: list[tuple[SignalRow, Plan]] = []
         for signal in signals:
             if self.halt is not None and signal.action != "CLOSE":
                 outcomes[signal.seq] = Outcome(signal, "pending", f"waits: {self.halt}")
@@ -303,7 +304,7 @@ class _Execution:
             outcomes |= {s.seq: self._would(s, plan) for s, plan in accepted}
             return [self._with_sizing(outcomes[s.seq]) for s in signals]
         entries = self._write_entries(
-            [(s, p) for s, p in accepted if isinstance(p, dict)], outcomes
+            [(s, p) for s, p in accepted if isinstance(p, EntryPlan)], outcomes
         )
         self.commit()  # every entry row is durable before the first entry is sent
         todo = [(s, p) for s, p in accepted if s.seq not in outcomes]
@@ -324,13 +325,9 @@ class _Execution:
         outcome.sizing = self.sizing.get(outcome.signal.seq)
         return outcome
 
-    def _run(self, signal: SignalRow, plan: Any, entries: dict[int, str]) -> Outcome:
-        if plan == CLOSE:
-            return self._close(signal, Role.EXIT)
-        if plan == OPPOSITE_CLOSE:
-            return self._close(signal, Role.EXIT, "opposite signal: ")
-        if plan == REVERSE:
-            return self._close(signal, Role.REVERSE_EXIT, "reversing: ")
+    def _run(self, signal: SignalRow, plan: Plan, entries: dict[int, str]) -> Outcome:
+        if isinstance(plan, ClosePlan):
+            return self._close(signal, plan.role, plan.prefix)
         return self._drive_entry(signal, {Role.ENTRY: entries[signal.seq]})
 
     def _not_sent(self, signal: SignalRow, entry: str | None) -> Outcome:
@@ -345,8 +342,8 @@ class _Execution:
         self._set_status(signal, "pending", reason)
         return Outcome(signal, "pending", reason)
 
-    def _decide(self, signal: SignalRow) -> Any:
-        """A plan (dict) for an entry; CLOSE / OPPOSITE_CLOSE / REVERSE; or _Abort with the
+    def _decide(self, signal: SignalRow) -> Plan:
+        """An EntryPlan, a ClosePlan (CLOSE, opposite close, reverse), or _Abort with the
         final outcome. Every decision is recorded with the rule and numbers behind it."""
         if signal.action == "HOLD":
             self._finish(signal, "skipped", "HOLD: nothing to do", "skip", {"rule": "hold"})
@@ -361,7 +358,7 @@ class _Execution:
             )
         rules = self._rules_for(signal)
         if signal.action == "CLOSE":
-            return CLOSE
+            return ClosePlan(CloseKind.SIGNAL)
         assert self.state is not None
         price = signal.entry_price or self._mark_price(signal)
         risk = self.settings.risk
@@ -390,14 +387,14 @@ class _Execution:
         if decision.outcome == "skip":
             self._finish(signal, "skipped", f"{decision.rule}: {decision.reason}", "skip", detail)
         if decision.outcome == "close":
-            return OPPOSITE_CLOSE
+            return ClosePlan(CloseKind.OPPOSITE)
         if decision.outcome == "reverse":
-            return REVERSE
+            return ClosePlan(CloseKind.REVERSE)
         return self._plan(signal, rules, decision, price, stop)
 
     def _plan(
         self, signal: SignalRow, rules: MarketRules, decision: Any, price: Decimal, stop: Decimal
-    ) -> dict[str, Any]:
+    ) -> EntryPlan:
         assert self.state is not None and decision.notional is not None
         try:
             quantity = order_quantity(decision.notional, price, rules)
@@ -407,7 +404,14 @@ class _Execution:
         self.sizing[signal.seq] = sizing_summary(decision.numbers, quantity * price)
         leverage = decision.leverage
         margin = quantity * price / leverage
-        plan = {
+        target = take_profit_price_for(
+            signal.action,
+            price,
+            signal.take_profit,
+            self.settings.risk.default_take_profit_pct,
+            rules,
+        )
+        record = {
             **decision.numbers,
             "price": price,
             "price_source": "signal" if signal.entry_price else "mark",
@@ -419,17 +423,11 @@ class _Execution:
             "margin_required": margin,
             "available": self.state.available,
             "stop_estimate": stop,
-            "take_profit_estimate": take_profit_price_for(
-                signal.action,
-                price,
-                signal.take_profit,
-                self.settings.risk.default_take_profit_pct,
-                rules,
-            ),
+            "take_profit_estimate": target,
             "hedge_mode": self.hedge,
         }
         self.state = self.state.with_entry(signal.symbol, signal.action, quantity * price, margin)
-        return plan
+        return EntryPlan(quantity, price, leverage, stop, target, record)
 
     def _check_notional_at_mark(
         self, signal: SignalRow, quantity: Decimal, rules: MarketRules, detail: dict
@@ -457,10 +455,10 @@ class _Execution:
             self.marks = self.exchange.mark_prices()
         return self.marks.get(signal.symbol)
 
-    def _would(self, signal: SignalRow, plan: Any) -> Outcome:
-        if plan in (OPPOSITE_CLOSE, REVERSE):
-            return Outcome(signal, f"would {plan.replace('_', ' ')}", None)
-        if plan == CLOSE:
+    def _would(self, signal: SignalRow, plan: Plan) -> Outcome:
+        if isinstance(plan, ClosePlan) and plan.kind is not CloseKind.SIGNAL:
+            return Outcome(signal, f"would {plan.kind.value.replace('_', ' ')}", None)
+        if isinstance(plan, ClosePlan):
             assert self.account is not None
             position = self.account.position(signal.symbol)
             if position is None:
@@ -470,13 +468,15 @@ class _Execution:
             signal,
             "would execute",
             None,
-            plan["quantity"],
-            plan["price"],
-            plan["stop_estimate"],
-            plan["take_profit_estimate"],
+            plan.quantity,
+            plan.price,
+            plan.stop_estimate,
+            plan.take_profit_estimate,
         )
 
-    def _write_entries(self, accepted: list[tuple[SignalRow, dict]], outcomes: dict) -> dict:
+    def _write_entries(
+        self, accepted: list[tuple[SignalRow, EntryPlan]], outcomes: dict[int, Outcome]
+    ) -> dict[int, str]:
         """Set every symbol up first, then write the entry rows: a run stopped while setting
         up (a ban) has written no entry that could later look sent."""
         cids = {s.seq: client_order_id(s.signal_id, Role.ENTRY) for s, _ in accepted}
@@ -486,13 +486,13 @@ class _Execution:
             cid = cids[signal.seq]
             if existing.get(cid, OrderStatus.NOT_SENT.value) != OrderStatus.NOT_SENT.value:
                 reason = f"its entry {cid} was already written ({existing[cid]}); not sent again"
-                outcomes[signal.seq] = self._finish_quietly(signal, "rejected", reason, plan)
+                outcomes[signal.seq] = self._finish_quietly(signal, "rejected", reason, plan.record)
                 continue
             try:
-                self._set_up_symbol(signal.symbol, plan["leverage"])
+                self._set_up_symbol(signal.symbol, plan.leverage)
             except ExchangeRejected as exc:
                 reason = f"could not set leverage/margin mode ({exc.code}): {exc.reason}"
-                outcomes[signal.seq] = self._finish_quietly(signal, "rejected", reason, plan)
+                outcomes[signal.seq] = self._finish_quietly(signal, "rejected", reason, plan.record)
                 continue
             except ExchangeUnavailable as exc:
                 reason = f"could not set leverage/margin mode: {exc}; stays pending, tried next run"
@@ -502,8 +502,8 @@ class _Execution:
         entries = {}
         for signal, plan in ready:
             cid = cids[signal.seq]
-            self.batch.decision(signal.seq, "accept", None, plan)
-            request = self._request_for(signal, Role.ENTRY, cid, signal.action, plan["quantity"])
+            self.batch.decision(signal.seq, "accept", None, plan.record)
+            request = self._request_for(signal, Role.ENTRY, cid, signal.action, plan.quantity)
             self.sender.write(request, Role.ENTRY, signal.seq, signal.signal_id, cid in existing)
             self.batch.set_signal_status(signal.seq, "executing", None)
             entries[signal.seq] = cid
