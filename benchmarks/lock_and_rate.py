@@ -35,14 +35,9 @@ import responses
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.execute_requests import signals  # the same burst as the request benchmark
 from qtrader.cli import app
 from tests.binance_fake import FakeBinance
-
-SYMBOLS = (
-    ("BTCUSDT", 50000, 49000, 52000),
-    ("ETHUSDT", 3000, 2940, 3120),
-    ("SOLUSDT", 140, 137, 146),
-)
 
 
 class Meter:
@@ -115,17 +110,6 @@ class Meter:
 
 
 LATENCY_S = 0.03
-
-
-def signals(prefix: str, n: int) -> str:
-    lines = []
-    for i in range(n):
-        symbol, price, stop, target = SYMBOLS[i % len(SYMBOLS)]
-        lines.append(json.dumps({
-            "intent_id": f"{prefix}-{i}", "symbol": symbol, "side": "BUY", "confidence": 0.8,
-            "position_size_usd": 500, "leverage": 3, "entry_price": price, "stop_loss": stop,
-            "take_profit": target}))  # fmt: skip
-    return "\n".join(lines)
 
 
 def measure(runner: CliRunner, base: list[str], meter: Meter, args: list[str]) -> dict:

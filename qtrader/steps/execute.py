@@ -49,7 +49,6 @@ from qtrader.domain.lifecycle import (
 from qtrader.domain.market import MarketRules
 from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
-from qtrader.domain.protection import Resting, resting_from_raw
 from qtrader.domain.risk import AccountState, Candidate, evaluate
 from qtrader.domain.sizing import (
     SizingRejected,
@@ -66,7 +65,6 @@ from qtrader.exchange.port import (
     Exchange,
     ExchangeRejected,
     ExchangeUnavailable,
-    OrderReport,
     OrderRequest,
 )
 from qtrader.interrupts import deferred_interrupts
@@ -75,7 +73,7 @@ from qtrader.steps import RunContext
 from qtrader.steps.halting import halted_message, refuse_if_halted
 from qtrader.steps.markets import load_markets
 from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
-from qtrader.steps.sending import OrderSender, existing_rows
+from qtrader.steps.sending import OrderSender, existing_rows, resting_order
 from qtrader.store.batch import WriteBatch
 from qtrader.store.exchange_cache import (
     cached_hedge_mode,
@@ -88,10 +86,6 @@ from qtrader.store.signals import SIGNAL_FIELDS
 
 MAX_STEPS = 12  # lifecycle actions per signal and run (a lifecycle settles in fewer)
 MAX_CLOSES = 4  # closes one reversing signal may send
-
-
-def resting(order: OrderReport) -> Resting:
-    return resting_from_raw(order.client_order_id, order.exchange_order_id, order.symbol, order.raw)
 
 
 @dataclass
@@ -728,7 +722,7 @@ class _Execution:
         left to reconcile (which cancels orphans): the position is already closed."""
         leg = close.position_side or "BOTH"
         try:
-            book = [resting(o) for o in self.exchange.open_orders(symbol, conditional=True)]
+            book = [resting_order(o) for o in self.exchange.open_orders(symbol, conditional=True)]
         except (ExchangeRejected, ExchangeUnavailable) as exc:
             self._event(
                 "protection_not_cancelled",

@@ -28,7 +28,7 @@ from qtrader.domain.ledger import Opening
 from qtrader.domain.numbers import plain
 from qtrader.domain.orders import OrderStatus
 from qtrader.domain.positions import classification, r_multiple
-from qtrader.domain.protection import Kind, resting_from_raw
+from qtrader.domain.protection import Kind
 from qtrader.errors import ExitCode, Halted
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
@@ -46,7 +46,7 @@ from qtrader.steps.halting import failure_wins
 from qtrader.steps.ledger import Change, derive_symbol, rederive_if_migrated
 from qtrader.steps.markets import load_markets
 from qtrader.steps.risk_gate import account_state, risk_limits, trip_breakers
-from qtrader.steps.sending import look_up, record_answer
+from qtrader.steps.sending import look_up, record_answer, resting_order
 from qtrader.steps.watchdog import guard
 from qtrader.store.batch import WriteBatch
 from qtrader.store.state import get_state, set_state
@@ -464,7 +464,7 @@ class _Run:
         status = {r[0]: r[6] for r in placed}
         resting: dict[tuple[str, str], dict[str, Decimal]] = {}
         for o in open_algo:
-            order = resting_from_raw(o.client_order_id, o.exchange_order_id, o.symbol, o.raw)
+            order = resting_order(o)
             if status.get(o.client_order_id, "open") != "open" or not order.reduces:
                 continue
             if order.kind is Kind.OTHER or not order.symbol or order.trigger is None:

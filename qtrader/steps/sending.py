@@ -17,6 +17,7 @@ from datetime import datetime
 
 from qtrader.domain.lifecycle import OrderFacts
 from qtrader.domain.orders import OrderStatus, Role
+from qtrader.domain.protection import Resting, resting_from_raw
 from qtrader.exchange.port import (
     CannotTell,
     Exchange,
@@ -55,6 +56,11 @@ def look_up(exchange: Exchange, symbol: str, cid: str, conditional: bool) -> Loo
         return CannotTell(f"({exc.code}) {exc.exchange_message}")
     except ExchangeUnavailable as exc:
         return CannotTell(str(exc))
+
+
+def resting_order(order: OrderReport) -> Resting:
+    """A conditional order from the exchange's book, as the protection rules see it."""
+    return resting_from_raw(order.client_order_id, order.exchange_order_id, order.symbol, order.raw)
 
 
 def record_answer(batch: WriteBatch, cid: str, report: OrderReport) -> None:

@@ -32,7 +32,6 @@ from qtrader.domain.protection import (
     Resting,
     orphans,
     repairs,
-    resting_from_raw,
 )
 from qtrader.domain.sizing import round_toward_entry, stop_price_for, take_profit_price_for
 from qtrader.errors import QtraderError
@@ -46,7 +45,7 @@ from qtrader.exchange.port import (
     PositionDetail,
 )
 from qtrader.steps import RunContext
-from qtrader.steps.sending import OrderSender, describe, send_once
+from qtrader.steps.sending import OrderSender, describe, resting_order, send_once
 from qtrader.store.batch import WriteBatch
 
 WOULD_TRIGGER_NOW = -2021  # Binance: the stop's price is already crossed
@@ -76,7 +75,7 @@ class _Watchdog:
 
     def run(self, details: list[PositionDetail], open_algo: list[OrderReport]) -> list[dict]:
         positions = self._local_positions()
-        book = [_resting(o) for o in open_algo]
+        book = [resting_order(o) for o in open_algo]
         self._book = book
         held = [_held(d) for d in details]
         for position_now in held:
@@ -306,10 +305,6 @@ def _held(detail: PositionDetail) -> Held:
         detail.entry_price,
         detail.mark_price,
     )
-
-
-def _resting(order: OrderReport) -> Resting:
-    return resting_from_raw(order.client_order_id, order.exchange_order_id, order.symbol, order.raw)
 
 
 def _closing_request(held: Held, cid: str, kind: str, trigger: Decimal | None) -> OrderRequest:

@@ -67,20 +67,6 @@ def request_columns(request: OrderRequest) -> dict[str, Any]:
     }
 
 
-def get_order(store: Store, client_order_id: str) -> OrderRow | None:
-    row = store.fetchone(
-        f"SELECT {_ROW_COLUMNS} FROM orders WHERE client_order_id = ?", [client_order_id]
-    )
-    return OrderRow(*row) if row else None
-
-
-def orders_of_signal(store: Store, signal_seq: int) -> dict[str, OrderRow]:
-    rows = store.fetchall(
-        f"SELECT {_ROW_COLUMNS} FROM orders WHERE signal_seq = ? ORDER BY created_at", [signal_seq]
-    )
-    return {row.role: row for row in (OrderRow(*r) for r in rows)}
-
-
 def orders_by_role(store: Store, signal_seq: int) -> dict[str, list[OrderRow]]:
     """A signal's orders per role, oldest first (a reversal may close more than once)."""
     rows = store.fetchall(
