@@ -377,6 +377,7 @@ def pnl_report(
         csv=csv_dir,
         parquet=parquet_dir,
         plot=plot,
+        read_only=True,
     )
 
 
@@ -498,7 +499,7 @@ def status(ctx: typer.Context) -> None:
     """State at a glance: mode, halt, signals by status, the last run of each command."""
     from qtrader.steps.status import status as step
 
-    _run(ctx, "status", step)
+    _run(ctx, "status", step, read_only=True)
 
 
 @app.command("demo")

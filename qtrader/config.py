@@ -172,6 +172,16 @@ class PaperSettings:
 
 
 @dataclass(frozen=True)
+class ExploreSettings:
+    every_s: int = setting(
+        300,
+        "after a run that wrote, refresh the Parquet copy for notebooks (<db>.explore/) if it "
+        "is older than this; 0 = never",
+        min=0,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
@@ -180,6 +190,7 @@ class Settings:
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     paper: PaperSettings = field(default_factory=PaperSettings)
+    explore: ExploreSettings = field(default_factory=ExploreSettings)
     profile: str | None = None
     config_file: str | None = None
     # "section.key" → (source, where): source is default | profile | file | env | flag
@@ -223,6 +234,7 @@ SECTIONS: dict[str, type] = {
     "alerts": AlertsSettings,
     "publish": PublishSettings,
     "paper": PaperSettings,
+    "explore": ExploreSettings,
 }
 
 # The seeds' presets (seed 003, "Customization Examples").

@@ -54,7 +54,7 @@ class Store:
     def conn(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
             # a reopen mid-run serves small reads and writes: one thread opens ~30 % faster
-            self._conn = _connect_waiting(
+            self._conn = connect_waiting(
                 Path(self.path), self.lock_timeout, self.read_only, {"threads": 1}
             )
         return self._conn
@@ -70,6 +70,21 @@ class Store:
         self._conn.execute("PRAGMA disable_checkpoint_on_shutdown")
         self._conn.close()
         self._conn = None
+
+    @contextmanager
+    def writing(self) -> Iterator[Store]:
+        """A reader's rare write (a pending re-derive, the paper exchange catching up): the
+        read-only connection is swapped for a read-write one for the block, then let go."""
+        if not self.read_only or self.sandbox:
+            yield self
+            return
+        self.release()
+        self.read_only = False
+        try:
+            yield self
+        finally:
+            self.release()
+            self.read_only = True
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(sql, params or [])
@@ -143,7 +158,7 @@ def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -
         db_path.parent.mkdir(parents=True, exist_ok=True)
     elif not db_path.exists():
         raise UsageError(f"database {path} does not exist; run a command that writes it first")
-    conn = _connect_waiting(db_path, lock_timeout, read_only)
+    conn = connect_waiting(db_path, lock_timeout, read_only)
     store = Store(conn, str(db_path), lock_timeout=lock_timeout, read_only=read_only)
     if not read_only:
         migrate(conn)
@@ -151,6 +166,22 @@ def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -
 
         import_pending(store)  # what a close-all did while the file was locked, first thing
     return store
+
+
+def open_reader(path: str, lock_timeout: float = 30.0) -> Store:
+    """A store for the commands that only read (status, pnl-report): a read-only connection,
+    which any number of readers (a notebook too) can hold at once, let go across network I/O.
+    A missing or out-of-date file is first created or migrated, and what a close-all saved
+    while the file was locked imported, as any command would."""
+    from qtrader.store.recovery import pending
+
+    db_path = Path(path)
+    if not db_path.exists() or not _is_current(db_path, lock_timeout) or pending(path):
+        writer = open_store(path, lock_timeout)  # creates, migrates, imports recovery files
+        writer.execute("CHECKPOINT")  # readers replay a WAL in memory on every open
+        writer.close()
+    conn = connect_waiting(db_path, lock_timeout, read_only=True)
+    return Store(conn, str(db_path), lock_timeout=lock_timeout, read_only=True)
 
 
 def open_sandbox(path: str, lock_timeout: float = 30.0, read_only: bool = False) -> Store:
@@ -162,19 +193,19 @@ def open_sandbox(path: str, lock_timeout: float = 30.0, read_only: bool = False)
     db_path = Path(path)
     if not db_path.exists() or not _is_current(db_path, lock_timeout):
         open_store(path, lock_timeout).close()
-    conn = _connect_waiting(db_path, lock_timeout, read_only)
+    conn = connect_waiting(db_path, lock_timeout, read_only)
     return Store(conn, str(db_path), sandbox=True)
 
 
 def _is_current(path: Path, lock_timeout: float) -> bool:
-    conn = _connect_waiting(path, lock_timeout, read_only=True)
+    conn = connect_waiting(path, lock_timeout, read_only=True)
     try:
         return up_to_date(conn)
     finally:
         conn.close()
 
 
-def _connect_waiting(
+def connect_waiting(
     path: Path, lock_timeout: float, read_only: bool, config: dict[str, Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + max(lock_timeout, 0.0)
