@@ -35,6 +35,7 @@ bench: $(STAMP)
 	-$(BIN)/python benchmarks/pnl_report.py
 	-$(BIN)/python benchmarks/demo_time.py
 	-$(BIN)/python benchmarks/lock_and_rate.py
+	-$(BIN)/python benchmarks/explore_copy.py
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }

@@ -111,6 +111,9 @@ def _refresh_explore(invocation: Invocation) -> None:
         settings = load_settings(
             SettingsRequest(invocation.config, invocation.profile, invocation.mode)
         )
+    except QtraderError:
+        return  # the run has said so already
+    try:
         from qtrader.store.explore import refresh
 
         refresh(invocation.db, settings.explore.every_s, min(invocation.lock_timeout, 5.0))
