@@ -16,10 +16,10 @@ The exchange is the source of truth. One run:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from loguru import logger
