@@ -237,14 +237,15 @@ class _Execution:
     def prepare(self, refresh_markets: bool) -> None:
         ttl = self.settings.exchange.markets_ttl_s
         self.rules = load_markets(self.store, self.exchange, self.mode, ttl, refresh_markets)
-        self.exchange.sync_clock()
+        # read before the first request: each visit to the file after one costs a reopen
         hedge = None if refresh_markets else cached_hedge_mode(self.store, self.mode, ttl)
+        self.setups = symbol_setups(self.store, self.mode)
+        self.exchange.sync_clock()
         if hedge is None:
             hedge = self.exchange.hedge_mode()
             save_hedge_mode(self.store, self.mode, hedge)
         self.hedge = hedge
         self.account = self.exchange.account()
-        self.setups = symbol_setups(self.store, self.mode)
         self.state = account_state(self.ctx, self.account)
         try:
             would_trip = trip_breakers(self.ctx, self.state, self.limits, self.batch, self.dry_run)
