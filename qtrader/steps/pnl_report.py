@@ -316,7 +316,7 @@ def _tables(data: dict[str, Any]) -> list[Table]:
             ["day", "realized", "fees", "funding", "net", "trades", "equity"],
             days,
         ),
-        Table("go-live checklist (seed 003)", ["check", "result", "value"], checks),
+        Table("go-live checklist", ["check", "result", "value"], checks),
     ]
 
 
