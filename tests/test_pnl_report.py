@@ -439,3 +439,21 @@ def test_chart_model_every_snapshot_markers_and_day_bars():
     assert (
         len(thin) <= 400 and (many[12_345] in thin) and thin[0] == many[0] and thin[-1] == many[-1]
     )
+
+
+def test_recent_trades_are_the_last_ones_oldest_first(db_path):
+    from qtrader.store.reports import Filters, recent_trades
+
+    invoke("status")
+    seed_trades(db_path)
+    store = open_store(str(db_path))
+    try:
+        f = Filters(mode="testnet")
+        every = recent_trades(store, f, 1000)
+        last_two = recent_trades(store, f, 2)
+        only_btc = recent_trades(store, Filters(mode="testnet", symbol="BTCUSDT"), 1)
+    finally:
+        store.close()
+    assert [t["symbol"] for t in every] == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BTCUSDT"]
+    assert last_two == every[-2:]
+    assert [(t["symbol"], t["net_pnl"]) for t in only_btc] == [("BTCUSDT", D("4"))]

@@ -75,7 +75,8 @@ def build_chart(
     side, net_pnl); `days`: v_daily_pnl rows (day, net_pnl)."""
     curve = [(ts, float(value)) for ts, value in snapshots]
     drawdown = drawdown_series(curve)
-    markers = [_marker(curve, trade) for trade in trades if curve]
+    times = [ts for ts, _ in curve]
+    markers = [_marker(curve, times, trade) for trade in trades if curve]
     bars = [DayBar(_as_date(row["day"]), float(row["net_pnl"])) for row in days]
     start, end = _span(curve, bars, trades, since, until)
     notes = []
@@ -129,10 +130,13 @@ def decimate(points: list[tuple[datetime, float]], limit: int) -> list[tuple[dat
     return [points[i] for i in sorted(keep)]
 
 
-def equity_at(curve: list[tuple[datetime, float]], moment: datetime) -> float:
+def equity_at(
+    curve: list[tuple[datetime, float]], moment: datetime, times: list[datetime] | None = None
+) -> float:
     """The curve's value at `moment` as drawn: between two snapshots, on the straight line
-    joining them; before the first or after the last, that snapshot's value."""
-    times = [ts for ts, _ in curve]
+    joining them; before the first or after the last, that snapshot's value. `times`: the
+    curve's timestamps, when the caller already has them."""
+    times = [ts for ts, _ in curve] if times is None else times
     i = bisect.bisect_right(times, moment)
     if i == 0:
         return curve[0][1]
@@ -143,7 +147,9 @@ def equity_at(curve: list[tuple[datetime, float]], moment: datetime) -> float:
     return v0 + (v1 - v0) * share
 
 
-def _marker(curve: list[tuple[datetime, float]], trade: dict[str, Any]) -> Marker:
+def _marker(
+    curve: list[tuple[datetime, float]], times: list[datetime], trade: dict[str, Any]
+) -> Marker:
     net = float(trade["net_pnl"])
     sign = "+" if net > 0 else ""
     label = (
@@ -151,7 +157,7 @@ def _marker(curve: list[tuple[datetime, float]], trade: dict[str, Any]) -> Marke
         f"net {sign}{_money(trade['net_pnl'])} USDT"
         + (f" · {trade['exit_reason']}" if trade.get("exit_reason") else "")
     )
-    return Marker(trade["closed_at"], equity_at(curve, trade["closed_at"]), net, label)
+    return Marker(trade["closed_at"], equity_at(curve, trade["closed_at"], times), net, label)
 
 
 def _span(curve, bars, trades, since, until) -> tuple[datetime | None, datetime | None]:

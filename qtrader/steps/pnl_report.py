@@ -226,6 +226,14 @@ def report_view(ctx: RunContext, f: Filters, data: dict[str, Any]) -> dict[str, 
         + (f" · trade markers: the last {len(trades):,}" if trades else ""),
         "chart_notes": [
             *chart.notes,
+            *(
+                [
+                    "Equity, drawdown and the daily bars are the whole account's; the trades "
+                    f"(markers and table) are {f.symbol}'s."
+                ]
+                if f.symbol
+                else []
+            ),
             "Drawdown is drawn from every snapshot; the max drawdown statistic uses each UTC "
             "day's last snapshot. Daily bars cover their UTC day, 00:00 to 24:00.",
         ],
