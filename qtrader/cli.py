@@ -362,6 +362,13 @@ def pnl_report(
         str | None,
         typer.Option("--plot", help="Draw equity, drawdown and daily PnL to this PNG file."),
     ] = None,
+    html: Annotated[
+        str | None,
+        typer.Option(
+            "--html",
+            help="Write the report as one self-contained HTML file (charts, trades, statistics).",
+        ),
+    ] = None,
 ) -> None:
     """PnL with fees and funding, trade and equity statistics, the go-live checklist."""
     from qtrader.steps.pnl_report import pnl_report as step
@@ -369,7 +376,7 @@ def pnl_report(
     _run(
         ctx,
         "pnl-report",
-        lambda run_ctx: step(run_ctx, since, until, symbol, mode, csv_dir, parquet_dir, plot),
+        lambda run_ctx: step(run_ctx, since, until, symbol, mode, csv_dir, parquet_dir, plot, html),
         since=str(since) if since else None,
         until=str(until) if until else None,
         symbol=symbol,
@@ -377,6 +384,7 @@ def pnl_report(
         csv=csv_dir,
         parquet=parquet_dir,
         plot=plot,
+        html=html,
         read_only=True,
     )
 

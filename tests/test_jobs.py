@@ -107,4 +107,5 @@ def test_daily_report_writes_into_a_dated_folder(job_env):
     assert result.returncode == 0
     (call,) = calls(job_env)
     assert call.startswith("pnl-report --since ") and "--csv" in call and "equity.png" in call
+    assert "--html" in call and "report.html" in call  # beside the CSVs, same dated folder
     assert any((Path(job_env["QTRADER_REPORT_DIR"])).iterdir())

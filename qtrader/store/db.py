@@ -250,7 +250,8 @@ def busy_message(path: Path, duckdb_message: str, waited_s: float) -> str:
         f"database {path} is busy: PID {pid} ({command}) holds it open and is not a qtrader "
         f"run (a notebook, the DuckDB CLI or UI?); waited {waited_s:g}s. Until it lets go, no "
         f"qtrader step runs: no reconcile, no stop repairs, no breakers. Close its connection "
-        f"(`con.close()`) or stop it (`kill {pid}`); to explore, open a copy of the file"
+        f"(`con.close()`) or stop it (`kill {pid}`); to explore, open the copy qtrader keeps "
+        f"for that: {path}.explore/explore.duckdb (read-only)"
     )
 
 
