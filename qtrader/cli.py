@@ -237,11 +237,13 @@ def _run(
     sandbox: bool = False,
     read_only: bool = False,
     acts_without_db: bool = False,
+    light: Callable[[Any, str], str] | None = None,
     **params: Any,
 ) -> None:
     """`sandbox`: the run writes nothing to the database (dry runs, sql). `acts_without_db`:
-    a locked database does not stop it (close-all records what it did afterwards)."""
-    from qtrader.runner import Invocation, run
+    a locked database does not stop it (close-all records what it did afterwards). `light`:
+    answer from the settings alone, without opening the database or recording a run."""
+    from qtrader.runner import Invocation, run, run_light
 
     options = ctx.obj
     level = options["log_level"]
@@ -260,7 +262,7 @@ def _run(
         read_only=read_only,
         acts_without_db=acts_without_db,
     )
-    raise typer.Exit(run(invocation, step))
+    raise typer.Exit(run_light(invocation, light) if light else run(invocation, step))
 
 
 @app.command("pull-signals")
@@ -453,11 +455,21 @@ def clock(
 
 @app.command("config")
 @with_global_options
-def config(ctx: typer.Context) -> None:
+def config(
+    ctx: typer.Context,
+    brief: Annotated[
+        bool,
+        typer.Option(
+            "--brief",
+            help="One line: mode, database, config file and the main limits; opens no database "
+            "(the jobs print it first).",
+        ),
+    ] = False,
+) -> None:
     """Every setting in effect: value and source (default, profile, file, env, flag); masked."""
-    from qtrader.steps.config_show import show_config as step
+    from qtrader.steps.config_show import brief_line, show_config
 
-    _run(ctx, "config", step)
+    _run(ctx, "config", show_config, light=brief_line if brief else None, brief=brief)
 
 
 @app.command("doctor")

@@ -297,6 +297,8 @@ OTHER_ENV = {
     "QTRADER_LOCK_DIR": "jobs: where flock files go",
     "QTRADER_REPORT_DIR": "jobs: where daily reports go",
     "QTRADER_SIGNAL_SOURCE": "jobs: tick's --from",
+    "QTRADER_HOME": "jobs: the checkout they run in",
+    "QTRADER_LOG_MAX_BYTES": "jobs: a job log past this size is rotated",
     "QTRADER_LOCK_TIMEOUT": "seconds to wait for the DuckDB lock",
 }
 

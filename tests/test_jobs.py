@@ -11,6 +11,7 @@ import pytest
 
 JOBS = Path(__file__).parent.parent / "jobs"
 FAKE = """#!/usr/bin/env bash
+if [ "$1" = config ]; then echo "mode ${FAKE_MODE:-paper} · db fake.duckdb"; exit "${FAKE_RC_config:-0}"; fi
 echo "$*" >> "$FAKE_CALLS"
 name=$(echo "$1" | tr - _)
 sleep "${FAKE_SLEEP:-0}"
@@ -27,6 +28,7 @@ def job_env(tmp_path: Path) -> dict[str, str]:
     fake.chmod(0o755)
     env_file = tmp_path / "qtrader.env"
     env_file.write_text("QTRADER_SIGNAL_SOURCE=signals.jsonl\n")
+    env_file.chmod(0o600)
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("QTRADER_", "FAKE_"))},
         "QTRADER_BIN": str(fake),
@@ -108,3 +110,131 @@ def test_daily_report_writes_into_a_dated_folder(job_env):
     (call,) = calls(job_env)
     assert call.startswith("pnl-report --since ") and "--csv" in call and "equity.png" in call
     assert any((Path(job_env["QTRADER_REPORT_DIR"])).iterdir())
+
+
+# --- the user's settings, as cron runs the jobs: cwd $HOME, almost no environment ----------
+
+REPO = JOBS.parent
+QTRADER = REPO / ".venv" / "bin" / "qtrader"
+
+
+def cron_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """What cron gives a job: PATH, HOME, SHELL and the crontab's own variables."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh",
+            "QTRADER_LOCK_DIR": str(tmp_path), **extra}  # fmt: skip
+
+
+def checkout(tmp_path: Path, toml: str) -> Path:
+    """A checkout (QTRADER_HOME) with its settings file and the real qtrader."""
+    home = tmp_path / "srv"
+    (home / "jobs").mkdir(parents=True)
+    for job in JOBS.iterdir():
+        (home / "jobs" / job.name).write_bytes(job.read_bytes())
+        (home / "jobs" / job.name).chmod(0o755)
+    (home / ".venv" / "bin").mkdir(parents=True)
+    (home / ".venv" / "bin" / "qtrader").symlink_to(QTRADER)
+    (home / "qtrader.toml").write_text(toml)
+    return home
+
+
+def run_from_home(home: Path, job: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(home / "jobs" / job)], env=env, cwd=env["HOME"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+SETTINGS = '[exchange]\nmode = "testnet"\n[risk]\nmax_position_usd = 50\n'
+
+
+@pytest.mark.skipif(not QTRADER.exists(), reason="needs the venv's qtrader")
+def test_a_job_started_from_home_uses_the_checkouts_settings_and_database(tmp_path):
+    home = checkout(tmp_path, SETTINGS)
+    env = cron_env(tmp_path)
+    result = run_from_home(home, "daily-report", env)  # QTRADER_HOME unset: jobs/.. is home
+    assert result.returncode == 0, result.stderr
+    first = (home / "logs" / "daily-report.log").read_text().splitlines()[0]
+    assert "mode testnet" in first and "max_position_usd 50" in first, first
+    assert f"db {home}/data/qtrader.duckdb" in first and f"config {home}/qtrader.toml" in first
+    assert query_runs(home / "data" / "qtrader.duckdb") == [("pnl-report", "testnet")]
+    assert list(Path(env["HOME"]).rglob("*.duckdb")) == []  # no database where cron started
+
+
+@pytest.mark.skipif(not QTRADER.exists(), reason="needs the venv's qtrader")
+def test_qtrader_home_and_a_mode_in_the_env_file_keep_the_files_limits(tmp_path):
+    """The env file may choose live; the limits still come from the checkout's qtrader.toml."""
+    home = checkout(tmp_path, SETTINGS)
+    env_file = tmp_path / "qtrader.env"
+    env_file.write_text("QTRADER_EXCHANGE_MODE=live\nQTRADER_DB=data/other.duckdb\n")
+    env_file.chmod(0o600)
+    env = cron_env(tmp_path, QTRADER_HOME=str(home), QTRADER_ENV_FILE=str(env_file))
+    result = subprocess.run(["/bin/sh", "-c", "$QTRADER_HOME/jobs/daily-report"], env=env,
+                            cwd=env["HOME"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    first = (home / "logs" / "daily-report.log").read_text().splitlines()[0]
+    assert "mode live" in first and "max_position_usd 50" in first, first
+    assert f"db {home}/data/other.duckdb" in first
+    assert f"env {env_file}" in first
+    assert result.returncode in (0, 2)  # live without confirmation may refuse; never paper
+
+
+def query_runs(db: Path) -> list[tuple]:
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute("SELECT command, mode FROM runs ORDER BY run_id").fetchall()
+
+
+@pytest.mark.parametrize(
+    "description, content, mode, message",
+    [
+        ("windows line endings", "QTRADER_DB=data/q.duckdb\r\n", 0o600, "CRLF"),
+        ("world-readable", "BINANCE_API_KEY=k\n", 0o644, "chmod 600"),
+        ("group-readable", "BINANCE_API_KEY=k\n", 0o640, "chmod 600"),
+        ("not KEY=value", "this is not a setting\n", 0o600, "line 1 is not KEY=value"),
+    ],
+)
+def test_an_unsafe_env_file_is_refused_before_anything_runs(job_env, tmp_path, description,
+                                                            content, mode, message):  # fmt: skip
+    env_file = Path(job_env["QTRADER_ENV_FILE"])
+    env_file.write_text(content, newline="")
+    env_file.chmod(mode)
+    result = run("tick", job_env)
+    assert result.returncode == 2, description
+    assert message in result.stderr and str(env_file) in result.stderr
+    assert calls(job_env) == []  # qtrader never ran
+
+
+def test_the_env_file_is_parsed_not_run(job_env, tmp_path):
+    marker = tmp_path / "ran"
+    env_file = Path(job_env["QTRADER_ENV_FILE"])
+    env_file.write_text(f'# keys\nexport QTRADER_SIGNAL_SOURCE="a b.jsonl"\nX=$(touch {marker})\n')
+    result = run("tick", job_env)
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()
+    assert calls(job_env)[0] in ("pull-signals --from a b.jsonl", "tick --from a b.jsonl")
+
+
+def test_settings_that_do_not_load_stop_the_job_loudly(job_env):
+    result = run("reconcile", job_env, FAKE_RC_config="2")
+    assert result.returncode == 2 and "cannot load its settings" in result.stderr
+    assert calls(job_env) == []
+
+
+def test_the_first_log_line_of_each_run_names_mode_and_database(job_env):
+    run("reconcile", job_env, FAKE_MODE="testnet")
+    first = (Path(job_env["QTRADER_LOG_DIR"]) / "reconcile.log").read_text().splitlines()[0]
+    assert "mode testnet · db fake.duckdb" in first
+
+
+def test_a_log_past_its_cap_is_rotated(job_env):
+    log = Path(job_env["QTRADER_LOG_DIR"]) / "reconcile.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("x" * 2000)
+    run("reconcile", job_env, QTRADER_LOG_MAX_BYTES="1000")
+    assert (log.parent / "reconcile.log.1").stat().st_size == 2000
+    assert log.stat().st_size < 1000
+
+
+def test_dot_env_is_git_ignored():
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=REPO)
+    assert ignored.returncode == 0
