@@ -243,14 +243,28 @@ def _run(
     """`sandbox`: the run writes nothing to the database (dry runs, sql). `acts_without_db`:
     a locked database does not stop it (close-all records what it did afterwards). `light`:
     answer from the settings alone, without opening the database or recording a run."""
-    from qtrader.runner import Invocation, run, run_light
+    from qtrader.runner import run, run_light
+
+    invocation = _invocation(ctx, command, sandbox, read_only, acts_without_db, params)
+    raise typer.Exit(run_light(invocation, light) if light else run(invocation, step))
+
+
+def _invocation(
+    ctx: typer.Context,
+    command: str,
+    sandbox: bool = False,
+    read_only: bool = False,
+    acts_without_db: bool = False,
+    params: dict[str, Any] | None = None,
+) -> Any:
+    from qtrader.runner import Invocation
 
     options = ctx.obj
     level = options["log_level"]
-    invocation = Invocation(
+    return Invocation(
         command=command,
         db=options["db"],
-        params=params,
+        params=params or {},
         config=options["config"],
         profile=options["profile"],
         mode=_mode(options),
@@ -262,7 +276,6 @@ def _run(
         read_only=read_only,
         acts_without_db=acts_without_db,
     )
-    raise typer.Exit(run_light(invocation, light) if light else run(invocation, step))
 
 
 @app.command("pull-signals")
@@ -337,6 +350,55 @@ def reconcile(ctx: typer.Context) -> None:
     from qtrader.steps.reconcile import reconcile as step
 
     _run(ctx, "reconcile", step)
+
+
+_TICK_SOURCES = typer.Option(
+    "--from",
+    "-f",
+    help="Signal source(s) for pull-signals, as pull-signals --from; none: no pull.",
+)
+
+
+@app.command("tick")
+@with_global_options
+def tick(
+    ctx: typer.Context,
+    sources: Annotated[list[str] | None, _TICK_SOURCES] = None,
+) -> None:
+    """One process for cron: pull-signals, execute, then reconcile when anything is open or
+    in flight (else every reconcile.idle_every_s). Each step is recorded as its own run."""
+    from qtrader.loop import tick as step
+
+    raise typer.Exit(step(_invocation(ctx, "tick"), sources or []))
+
+
+@app.command("run")
+@with_global_options
+def run_loop(
+    ctx: typer.Context,
+    sources: Annotated[list[str] | None, _TICK_SOURCES] = None,
+    every: Annotated[
+        str,
+        typer.Option(
+            "--every",
+            help="Tick this often (10s, 500ms, 1m); a Redis stream source also wakes it as "
+            "soon as an entry lands.",
+        ),
+    ] = "10s",
+    max_ticks: Annotated[
+        int | None, typer.Option("--max-ticks", min=1, help="Stop after N ticks.")
+    ] = None,
+) -> None:
+    """Tick in a loop, under a supervisor (deploy/qtrader.service). SIGTERM stops it between
+    steps with exit 0; a configuration error exits 2."""
+    from qtrader.domain.ticking import parse_every
+    from qtrader.loop import run_forever
+
+    try:
+        every_s = parse_every(every)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--every") from None
+    raise typer.Exit(run_forever(_invocation(ctx, "tick"), sources or [], every_s, max_ticks))
 
 
 @app.command("pnl-report")

@@ -138,6 +138,12 @@ class ReconcileSettings:
     toxic_r: Decimal = setting(Decimal("-0.5"), "at this R-multiple or less it is TOXIC")
     toxic_after_s: int = setting(14400, "losing for this long makes a position TOXIC", min=1)
     max_holding_s: int | None = setting(None, "close positions older than this (off)", min=60)
+    idle_every_s: int = setting(
+        300,
+        "tick/run: with nothing open or in flight, reconcile with the exchange only this often "
+        "(0: every tick); the reconcile command always does",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)

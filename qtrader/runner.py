@@ -236,14 +236,16 @@ def _alert(store: Store, run_id: int, settings: Any) -> None:
     if settings is None:
         return
     try:
-        from qtrader.alerts import collect, send_all
+        from qtrader.alerts import collect, configured, send_all
         from qtrader.clock import utcnow
 
-        alerts = collect(store, run_id, settings.alerts.loss_usd)
-        send_all(store, settings, settings.mode, alerts, utcnow())
-        from qtrader.publish import publish_run
+        if configured():
+            alerts = collect(store, run_id, settings.alerts.loss_usd)
+            send_all(store, settings, settings.mode, alerts, utcnow())
+        if settings.publish.redis_url:
+            from qtrader.publish import publish_run
 
-        publish_run(store, settings, run_id)
+            publish_run(store, settings, run_id)
     except Exception as exc:  # an alert must never fail a step
         logger.warning("alerts skipped: {}", mask(str(exc)))
 

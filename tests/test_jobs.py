@@ -50,26 +50,26 @@ def calls(env: dict[str, str]) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_tick_chains_the_steps_in_order_with_the_env_file(job_env):
+def test_tick_runs_one_qtrader_tick_with_the_env_files_source(job_env):
     result = run("tick", job_env)
     assert result.returncode == 0 and result.stderr == ""
-    assert calls(job_env) == ["pull-signals --from signals.jsonl", "execute", "reconcile"]
+    assert calls(job_env) == ["tick --from signals.jsonl"]
     log = (Path(job_env["QTRADER_LOG_DIR"]) / "tick.log").read_text()
-    assert "start: qtrader execute" in log and "done: reconcile" in log
+    assert "start: qtrader tick --from signals.jsonl" in log and "done: tick" in log
 
 
-def test_a_halt_stops_the_chain_quietly(job_env):
-    result = run("tick", job_env, FAKE_RC_execute="3")
+def test_a_halt_is_logged_quietly(job_env):
+    result = run("tick", job_env, FAKE_RC_tick="3")
     assert result.returncode == 3 and result.stderr == ""  # nothing for cron to mail
-    assert calls(job_env) == ["pull-signals --from signals.jsonl", "execute"]
-    assert "halted: execute" in (Path(job_env["QTRADER_LOG_DIR"]) / "tick.log").read_text()
+    assert "halted: tick" in (Path(job_env["QTRADER_LOG_DIR"]) / "tick.log").read_text()
 
 
-def test_a_failure_is_reported_and_reconcile_still_runs(job_env):
-    result = run("tick", job_env, FAKE_RC_pull_signals="1")
+def test_a_failure_is_reported_with_the_settings_it_ran_with(job_env):
+    result = run("tick", job_env, FAKE_RC_tick="1", FAKE_MODE="testnet",
+                 FAKE_ERR="cannot read stream x from Redis")  # fmt: skip
     assert result.returncode == 1
-    assert "qtrader pull-signals failed (exit 1)" in result.stderr
-    assert calls(job_env)[-1] == "reconcile"
+    assert "qtrader tick failed (exit 1): cannot read stream x from Redis" in result.stderr
+    assert "mode testnet · db fake.duckdb" in result.stderr
 
 
 def test_a_failed_repair_is_mailed_with_qtraders_error_line(job_env):
@@ -81,13 +81,13 @@ def test_a_failed_repair_is_mailed_with_qtraders_error_line(job_env):
 
 
 def test_a_database_held_by_another_process_is_loud(job_env):
-    result = run("tick", job_env, FAKE_RC_pull_signals="4",
+    result = run("tick", job_env, FAKE_RC_tick="4",
                  FAKE_ERR="database x is busy: held by PID 42 (python3 notebook.py)")  # fmt: skip
     assert result.returncode == 4
     assert "could not open the database (exit 4): database x is busy: held by PID 42" in (
         result.stderr
     )
-    assert calls(job_env) == ["pull-signals --from signals.jsonl"]
+    assert calls(job_env) == ["tick --from signals.jsonl"]
 
 
 def test_two_started_together_only_one_runs(job_env):
@@ -211,7 +211,7 @@ def test_the_env_file_is_parsed_not_run(job_env, tmp_path):
     result = run("tick", job_env)
     assert result.returncode == 0, result.stderr
     assert not marker.exists()
-    assert calls(job_env)[0] in ("pull-signals --from a b.jsonl", "tick --from a b.jsonl")
+    assert calls(job_env) == ["tick --from a b.jsonl"]
 
 
 def test_settings_that_do_not_load_stop_the_job_loudly(job_env):
