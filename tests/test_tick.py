@@ -198,7 +198,7 @@ def test_run_reacts_to_a_stream_entry_long_before_its_interval_and_stops_on_sigt
         waited = wait_for(lambda: bool(entries(db_path)), timeout=20)
         assert waited < 10  # not the 60 s interval
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -221,7 +221,7 @@ def test_run_killed_mid_iteration_loses_no_signal_and_sends_none_twice(
             for intent in ids[6:]:
                 redis_client.xadd("intents", {"data": json.dumps({**SIGNAL, "intent_id": intent})})
     proc = start_run(paper_env, url, "--every", "200ms", "--max-ticks", "4")
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert query(db_path, "SELECT count(*), count(DISTINCT signal_id) FROM signals") == [(12, 12)]
     statuses = query(db_path, "SELECT signal_id, status, reason FROM signals ORDER BY 1")
