@@ -226,8 +226,11 @@ def test_run_killed_mid_iteration_loses_no_signal_and_sends_none_twice(
     assert query(db_path, "SELECT count(*), count(DISTINCT signal_id) FROM signals") == [(12, 12)]
     statuses = query(db_path, "SELECT signal_id, status, reason FROM signals ORDER BY 1")
     assert sorted(entries(db_path)) == [(i, 1) for i in sorted(ids)], statuses  # one entry row
-    sent = query(db_path, "SELECT client_id, count(*), count(*) FILTER (WHERE status = 'FILLED') "
-                 "FROM paper_orders WHERE kind = 'market' AND NOT reduce_only GROUP BY ALL")
+    sent = query(
+        db_path,
+        "SELECT client_id, count(*), count(*) FILTER (WHERE status = 'FILLED') "
+        "FROM paper_orders WHERE kind = 'market' AND NOT reduce_only GROUP BY ALL",
+    )
     assert all(count == 1 for _, count, _ in sent), sent  # none reached the exchange twice
     executed = [s for s in statuses if s[1] == "executed"]
     assert sum(filled for _, _, filled in sent) == len(executed), statuses
