@@ -401,6 +401,50 @@ def run_loop(
     raise typer.Exit(run_forever(_invocation(ctx, "tick"), sources or [], every_s, max_ticks))
 
 
+@app.command("prune")
+@with_global_options
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Archive rows older than this (30d, 12w, 48h; at least 1d) "
+            "[default: retention.keep_days].",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go; write nothing.")
+    ] = False,
+    no_compact: Annotated[
+        bool, typer.Option("--no-compact", help="Delete, but do not rewrite the file.")
+    ] = False,
+    archive_sql: Annotated[
+        bool,
+        typer.Option(
+            "--archive-sql",
+            help="Only print a DuckDB script that reads the database and its archive together "
+            "with the same views (duckdb -init FILE); prunes nothing, opens no database.",
+        ),
+    ] = False,
+) -> None:
+    """Move old journal rows, runs, equity snapshots and finished signals to zstd Parquet
+    under the archive folder, delete them, compact the file. Trades, orders, fills, income,
+    positions and events stay."""
+    from qtrader.steps.prune import archive_script, prune_step
+
+    _run(
+        ctx,
+        "prune",
+        lambda run_ctx: prune_step(run_ctx, older_than, dry_run, not no_compact),
+        light=archive_script if archive_sql else None,
+        sandbox=dry_run,
+        older_than=older_than,
+        dry_run=dry_run,
+        no_compact=no_compact,
+    )
+
+
 @app.command("pnl-report")
 @with_global_options
 def pnl_report(

@@ -160,6 +160,19 @@ class PublishSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    keep_days: int = setting(
+        30,
+        "qtrader prune (the daily job) archives journal rows, runs, equity snapshots and "
+        "finished signals older than this many days; 0: keep everything",
+        min=0,
+    )
+    archive_dir: str = setting(
+        "", "where the Parquet archive goes [default: archive/ beside the database]"
+    )
+
+
+@dataclass(frozen=True)
 class PaperSettings:
     prices: str = setting(
         "live",
@@ -186,6 +199,7 @@ class Settings:
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     paper: PaperSettings = field(default_factory=PaperSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     profile: str | None = None
     config_file: str | None = None
     # "section.key" → (source, where): source is default | profile | file | env | flag
@@ -229,6 +243,7 @@ SECTIONS: dict[str, type] = {
     "alerts": AlertsSettings,
     "publish": PublishSettings,
     "paper": PaperSettings,
+    "retention": RetentionSettings,
 }
 
 # The seeds' presets (seed 003, "Customization Examples").

@@ -107,9 +107,15 @@ def test_two_started_together_only_one_runs(job_env):
 def test_daily_report_writes_into_a_dated_folder(job_env):
     result = run("daily-report", job_env)
     assert result.returncode == 0
-    (call,) = calls(job_env)
+    call, prune = calls(job_env)
     assert call.startswith("pnl-report --since ") and "--csv" in call and "equity.png" in call
+    assert prune == "prune"  # then retention: old rows to the archive, the file compacted
     assert any((Path(job_env["QTRADER_REPORT_DIR"])).iterdir())
+
+
+def test_a_failed_prune_is_reported_by_the_daily_job(job_env):
+    result = run("daily-report", job_env, FAKE_RC_prune="1", FAKE_ERR="archive: disk full")
+    assert result.returncode == 1 and "qtrader prune failed (exit 1)" in result.stderr
 
 
 # --- the user's settings, as cron runs the jobs: cwd $HOME, almost no environment ----------
@@ -156,7 +162,9 @@ def test_a_job_started_from_home_uses_the_checkouts_settings_and_database(tmp_pa
     first = (home / "logs" / "daily-report.log").read_text().splitlines()[0]
     assert "mode testnet" in first and "max_position_usd 50" in first, first
     assert f"db {home}/data/qtrader.duckdb" in first and f"config {home}/qtrader.toml" in first
-    assert query_runs(home / "data" / "qtrader.duckdb") == [("pnl-report", "testnet")]
+    assert query_runs(home / "data" / "qtrader.duckdb") == [
+        ("pnl-report", "testnet"), ("prune", "testnet")
+    ]  # fmt: skip
     assert list(Path(env["HOME"]).rglob("*.duckdb")) == []  # no database where cron started
 
 

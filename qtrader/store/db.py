@@ -71,6 +71,16 @@ class Store:
         self._conn.close()
         self._conn = None
 
+    def forget_connection(self) -> None:
+        """Let go of a connection whose file was replaced on disk (compaction): closed without
+        a checkpoint, so nothing is written to the old file; the next use opens the new one."""
+        if self._conn is None:
+            return
+        self._conn.execute("PRAGMA disable_checkpoint_on_shutdown")
+        self._conn.close()
+        self._conn = None
+        self._column_types = {}
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(sql, params or [])
 
