@@ -53,6 +53,8 @@ TABLE_PURPOSES = {
     "v_daily_pnl": "per UTC day: the trades closed that day and equity at the day's close",
     "v_open_positions": "open positions at their last mark, with the protection resting",
     "v_equity": "the equity snapshots",
+    "archive_files": "each Parquet file `qtrader prune` wrote (table, rows, older than)",
+    "signal_keys": "the identity of every pruned signal, so a source sending it again is deduped",
 }
 
 

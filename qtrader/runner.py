@@ -28,7 +28,7 @@ from qtrader.secrets import mask, redact_url
 from qtrader.steps import RunContext
 from qtrader.store import Store, open_store
 from qtrader.store.actor_lock import ACTORS, actor_lock
-from qtrader.store.db import open_reader, open_sandbox
+from qtrader.store.db import check_db_path, open_reader, open_sandbox
 from qtrader.store.recovery import open_memory
 from qtrader.store.runs import finish_run, set_run_mode, start_run
 
@@ -134,6 +134,21 @@ def _alert_busy(invocation: Invocation, busy: DatabaseBusy) -> None:
         alert_database_busy(settings, mask(str(busy)), invocation.db, wall_utcnow())
     except Exception as exc:  # an alert must never change the run's outcome
         logger.warning("busy alert skipped: {}", mask(str(exc)))
+
+
+def run_light(invocation: Invocation, answer: Callable[[Any, str], str]) -> int:
+    """A command answered from the settings alone (`config --brief`): no database is opened
+    and no run recorded; a bad setting still exits 2 with its message."""
+    try:
+        check_db_path(invocation.db)
+        settings = load_settings(
+            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
+        )
+        sys.stdout.write(answer(settings, invocation.db) + "\n")
+    except BaseException as exc:
+        return _report_failure(exc, {"command": invocation.command, "mode": None,
+                                     "run_id": None}, invocation)  # fmt: skip
+    return 0
 
 
 def _first_wait(invocation: Invocation) -> float:
@@ -253,14 +268,16 @@ def _alert(store: Store, run_id: int, settings: Any) -> None:
     if settings is None:
         return
     try:
-        from qtrader.alerts import collect, send_all
+        from qtrader.alerts import collect, configured, send_all
         from qtrader.clock import utcnow
 
-        alerts = collect(store, run_id, settings.alerts.loss_usd)
-        send_all(store, settings, settings.mode, alerts, utcnow())
-        from qtrader.publish import publish_run
+        if configured():
+            alerts = collect(store, run_id, settings.alerts.loss_usd)
+            send_all(store, settings, settings.mode, alerts, utcnow())
+        if settings.publish.redis_url:
+            from qtrader.publish import publish_run
 
-        publish_run(store, settings, run_id)
+            publish_run(store, settings, run_id)
     except Exception as exc:  # an alert must never fail a step
         logger.warning("alerts skipped: {}", mask(str(exc)))
 

@@ -35,12 +35,24 @@ def open_exchange(
         if store is None:
             raise ValueError("the paper exchange keeps its books in the store: pass store=")
         return open_paper(settings, store)
-    if mode == "live" and not live_confirmed(yes_live, env):
+    check_exchange_access(settings, yes_live, env)
+    return _binance(settings, mode, *_keys(env, mode), store=store)
+
+
+def check_exchange_access(
+    settings: Settings, yes_live: bool, environ: dict[str, str] | None = None
+) -> None:
+    """What open_exchange refuses (mainnet unconfirmed, no keys), without opening it: a run
+    with nothing to send still reports a set-up that would fail at the next signal."""
+    env = dict(os.environ if environ is None else environ)
+    if settings.mode == "paper":
+        return
+    if settings.mode == "live" and not live_confirmed(yes_live, env):
         raise UsageError(
             "--live sends real orders with real money; confirm with --yes-live or "
             "QTRADER_LIVE_CONFIRM=yes"
         )
-    return _binance(settings, mode, *_keys(env, mode), store=store)
+    _keys(env, settings.mode)
 
 
 def _binance(

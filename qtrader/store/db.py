@@ -85,6 +85,15 @@ class Store:
         finally:
             self.release()
             self.read_only = True
+    def forget_connection(self) -> None:
+        """Let go of a connection whose file was replaced on disk (compaction): closed without
+        a checkpoint, so nothing is written to the old file; the next use opens the new one."""
+        if self._conn is None:
+            return
+        self._conn.execute("PRAGMA disable_checkpoint_on_shutdown")
+        self._conn.close()
+        self._conn = None
+        self._column_types = {}
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(sql, params or [])
@@ -152,7 +161,19 @@ class Store:
         self._conn = None
 
 
+def check_db_path(path: str) -> None:
+    """A control character in the path (a `\\r` from an env file with Windows line endings)
+    would silently open a new, empty database beside the real one: refused."""
+    bad = [c for c in path if ord(c) < 32 or ord(c) == 127]
+    if bad:
+        raise UsageError(
+            f"database path {path!r} contains a control character ({bad[0]!r}); an env file "
+            "with Windows line endings does this: convert it (sed -i 's/\\r$//' FILE)"
+        )
+
+
 def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -> Store:
+    check_db_path(path)
     db_path = Path(path)
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,6 +211,7 @@ def open_sandbox(path: str, lock_timeout: float = 30.0, read_only: bool = False)
     A missing or out-of-date file is first created or migrated (schema only, as any command
     would); after that nothing is written. `read_only` also opens the connection read-only,
     so DuckDB itself refuses any write."""
+    check_db_path(path)
     db_path = Path(path)
     if not db_path.exists() or not _is_current(db_path, lock_timeout):
         open_store(path, lock_timeout).close()
