@@ -85,6 +85,7 @@ class Store:
         finally:
             self.release()
             self.read_only = True
+
     def forget_connection(self) -> None:
         """Let go of a connection whose file was replaced on disk (compaction): closed without
         a checkpoint, so nothing is written to the old file; the next use opens the new one."""
