@@ -33,8 +33,11 @@ from qtrader.domain.protection import Kind
 from qtrader.errors import ExitCode, Halted
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
+    Account,
     CannotTell,
     Exchange,
+    ExchangeRejected,
+    ExchangeUnavailable,
     Fill,
     Found,
     IncomeRow,
@@ -523,7 +526,9 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
             | {k[0] for k in run.local_open()}
             | run.unledgered()
         )
-        account = run.ingest_fills(active, then=exchange.account)
+        # read early to save a visit, but a failed read must not keep the watchdog from the
+        # stops: it is read again after the repairs (before this change it came after them)
+        account = run.ingest_fills(active, then=lambda: _account_if_it_answers(exchange))
         run.derive(active, details)
         run.sync_positions(details)
         batch.commit(ctx.store)
@@ -532,7 +537,7 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         if closed:  # settle what the watchdog closed in this same run
             settle_now(ctx, exchange, batch, closed, run)
         run.record_resting(open_algo, details)
-        if repairs:  # orders were sent: the balance read before them is out of date
+        if repairs or account is None:  # orders were sent (the balance read is out of date)
             account = exchange.account()
         state = account_state(ctx, account)
         try:
@@ -543,6 +548,14 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
     finally:
         batch.exchange_calls(exchange.journal())
         batch.commit(ctx.store)
+
+
+def _account_if_it_answers(exchange: Exchange) -> Account | None:
+    try:
+        return exchange.account()
+    except (ExchangeUnavailable, ExchangeRejected) as exc:
+        logger.warning("account not read before the repairs ({}): read again after them", exc)
+        return None
 
 
 def settle_now(
