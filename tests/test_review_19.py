@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import invoke, invoke_json
+from tests.conftest import invoke, invoke_json, query
 from tests.test_lock import notebook  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("exchange_env", "signal_sizing")
@@ -40,3 +40,51 @@ def test_status_beside_a_read_only_notebook_shows_the_kill_switch_close_all_save
     assert code == 0 and [h["kind"] for h in doc["halts"]] == ["kill_switch"], (code, doc)
     assert "not imported yet" in doc["halts"][0]["reason"]
     assert invoke("--testnet", "--lock-timeout", "0.5", "execute").exit_code == 4  # still held
+
+
+def test_two_runs_exporting_the_copy_at_once_both_leave_whole_files(db_path, monkeypatch):
+    """Two jobs that finish together both find the copy due and export it, each on its own
+    read-only connection (DuckDB lets both): one's partial file must not be the other's."""
+    import os
+
+    import duckdb
+
+    from qtrader.store import explore
+
+    invoke("pull-signals", "--from", "-", input="")  # the file exists
+    real_replace = os.replace
+    nested = []
+
+    def replace_after_another_export(src, dst):
+        if not nested:  # the second run exports while the first is between write and rename
+            nested.append(True)
+            with duckdb.connect(str(db_path), read_only=True) as other:
+                explore.export(db_path, other)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(explore.os, "replace", replace_after_another_export)
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        explore.export(db_path, conn)  # must not fail
+    folder = explore.explore_dir(db_path)
+    assert not list(folder.glob(".*partial*"))
+    with duckdb.connect(str(folder / "explore.duckdb"), read_only=True) as con:
+        for name in explore.EXPORTED:
+            con.execute(f"SELECT count(*) FROM {name}").fetchone()
+
+
+def test_the_copy_is_exported_for_a_database_whose_path_has_quotes(tmp_path, monkeypatch):
+    """A path is quoted into COPY … TO '…' and read_parquet('…'): a quote in it must not end
+    the string (nor run what follows)."""
+    import duckdb
+
+    from qtrader.store.explore import explore_dir
+
+    folder = tmp_path / "o'neil's; DROP TABLE signals; --"
+    folder.mkdir()
+    db = folder / "q'db.duckdb"
+    monkeypatch.setenv("QTRADER_DB", str(db))
+    monkeypatch.setenv("QTRADER_EXPLORE_EVERY_S", "300")
+    assert invoke("pull-signals", "--from", "-", input="").exit_code == 0
+    with duckdb.connect(str(explore_dir(db) / "explore.duckdb"), read_only=True) as con:
+        copied = con.execute("SELECT count(*) FROM signals").fetchone()[0]
+    assert query(db, "SELECT count(*) FROM signals") == [(copied,)]  # still there, as copied

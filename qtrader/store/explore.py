@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -42,10 +43,15 @@ def export(db_path: str | Path, conn: duckdb.DuckDBPyConnection) -> Path:
     folder.mkdir(exist_ok=True)
     for name in EXPORTED:
         final = folder / f"{name}.parquet"
-        partial = folder / f".{name}.parquet.partial"
-        conn.execute(f"COPY (SELECT * FROM {name}) TO '{_sql(partial)}' (FORMAT parquet, "
-                     "COMPRESSION zstd)")  # fmt: skip
-        os.replace(partial, final)
+        # two runs that finish together both export (each on its own read-only connection):
+        # each writes its own partial file, so neither renames the other's half-written one
+        partial = folder / f".{name}.parquet.{_unique()}.partial"
+        try:
+            conn.execute(f"COPY (SELECT * FROM {name}) TO '{_sql(partial)}' (FORMAT parquet, "
+                         "COMPRESSION zstd)")  # fmt: skip
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
     _write_views(folder)
     (folder / MARKER).touch()
     return folder
@@ -70,13 +76,19 @@ def _write_views(folder: Path) -> None:
     views = folder / "explore.duckdb"
     if views.exists():
         return
-    partial = folder / ".explore.duckdb.partial"
-    partial.unlink(missing_ok=True)
-    with duckdb.connect(str(partial)) as conn:
-        for name in EXPORTED:
-            path = _sql((folder / f"{name}.parquet").resolve())
-            conn.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
-    os.replace(partial, views)
+    partial = folder / f".explore.duckdb.{_unique()}.partial"
+    try:
+        with duckdb.connect(str(partial)) as conn:
+            for name in EXPORTED:
+                path = _sql((folder / f"{name}.parquet").resolve())
+                conn.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+        os.replace(partial, views)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _unique() -> str:
+    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def _sql(path: Path) -> str:
