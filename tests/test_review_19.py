@@ -88,3 +88,27 @@ def test_the_copy_is_exported_for_a_database_whose_path_has_quotes(tmp_path, mon
     with duckdb.connect(str(explore_dir(db) / "explore.duckdb"), read_only=True) as con:
         copied = con.execute("SELECT count(*) FROM signals").fetchone()[0]
     assert query(db, "SELECT count(*) FROM signals") == [(copied,)]  # still there, as copied
+
+
+def test_pnl_report_with_a_rederive_pending_beside_a_notebook_says_so_and_loses_nothing(
+    db_path,
+    notebook,  # noqa: F811
+):
+    from qtrader.steps.ledger import REDERIVE_KEY
+
+    invoke("status")
+    with duckdb_rw(db_path) as con:
+        con.execute("INSERT INTO state (key, value, updated_at) VALUES (?, '1', now())", [REDERIVE_KEY])
+    holder = notebook(read_only=True)
+    result = invoke("--lock-timeout", "0.5", "pnl-report")
+    assert result.exit_code == 4, result.output
+    assert f"PID {holder.pid}" in result.stderr
+    holder.communicate("", timeout=30)
+    assert invoke("pnl-report").exit_code == 0
+    assert query(db_path, f"SELECT count(*) FROM state WHERE key = '{REDERIVE_KEY}'") == [(0,)]
+
+
+def duckdb_rw(path):
+    import duckdb
+
+    return duckdb.connect(str(path))
