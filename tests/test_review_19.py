@@ -98,7 +98,9 @@ def test_pnl_report_with_a_rederive_pending_beside_a_notebook_says_so_and_loses_
 
     invoke("status")
     with duckdb_rw(db_path) as con:
-        con.execute("INSERT INTO state (key, value, updated_at) VALUES (?, '1', now())", [REDERIVE_KEY])
+        con.execute(
+            "INSERT INTO state (key, value, updated_at) VALUES (?, '1', now())", [REDERIVE_KEY]
+        )
     holder = notebook(read_only=True)
     result = invoke("--lock-timeout", "0.5", "pnl-report")
     assert result.exit_code == 4, result.output
@@ -112,3 +114,23 @@ def duckdb_rw(path):
     import duckdb
 
     return duckdb.connect(str(path))
+
+
+def test_an_explore_file_a_person_created_before_the_first_export_gets_its_views(
+    db_path, monkeypatch
+):
+    """`duckdb <db>.explore/explore.duckdb` (or the UI) before the first export creates an
+    empty file; qtrader wrote the views only when the file did not exist: never, then."""
+    import duckdb
+
+    from qtrader.store.explore import EXPORTED, explore_dir
+
+    invoke("status")
+    folder = explore_dir(db_path)
+    folder.mkdir()
+    duckdb.connect(str(folder / "explore.duckdb")).close()  # the person's empty file
+    monkeypatch.setenv("QTRADER_EXPLORE_EVERY_S", "300")
+    assert invoke("pull-signals", "--from", "-", input="").exit_code == 0
+    with duckdb.connect(str(folder / "explore.duckdb"), read_only=True) as con:
+        for name in EXPORTED:
+            con.execute(f"SELECT count(*) FROM {name}").fetchone()

@@ -75,16 +75,39 @@ def _write_views(folder: Path) -> None:
     if a notebook holds it, the views it has already point at the refreshed files."""
     views = folder / "explore.duckdb"
     if views.exists():
+        _add_missing_views(views, folder)
         return
     partial = folder / f".explore.duckdb.{_unique()}.partial"
     try:
         with duckdb.connect(str(partial)) as conn:
             for name in EXPORTED:
-                path = _sql((folder / f"{name}.parquet").resolve())
-                conn.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+                conn.execute(_view_sql(folder, name))
         os.replace(partial, views)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _add_missing_views(views: Path, folder: Path) -> None:
+    """A file a person created before the first export (opening the path creates it) or one
+    from a version that exported less gets the views it lacks. Never replaced: a person's
+    own tables may be in it. One held open by a session is left as it is."""
+    try:
+        with duckdb.connect(str(views), read_only=True) as conn:
+            have = {name for (name,) in conn.execute("SELECT table_name FROM duckdb_tables() "
+                                                     "UNION SELECT view_name FROM duckdb_views() "
+                                                     "WHERE NOT internal").fetchall()}  # fmt: skip
+        missing = [name for name in EXPORTED if name not in have]
+        if missing:
+            with duckdb.connect(str(views)) as conn:
+                for name in missing:
+                    conn.execute(_view_sql(folder, name))
+    except duckdb.Error:  # held by a session (a lock): its views, if any, still work
+        return
+
+
+def _view_sql(folder: Path, name: str) -> str:
+    path = _sql((folder / f"{name}.parquet").resolve())
+    return f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')"
 
 
 def _unique() -> str:
