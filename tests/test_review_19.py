@@ -134,3 +134,33 @@ def test_an_explore_file_a_person_created_before_the_first_export_gets_its_views
     with duckdb.connect(str(folder / "explore.duckdb"), read_only=True) as con:
         for name in EXPORTED:
             con.execute(f"SELECT count(*) FROM {name}").fetchone()
+
+
+def test_a_stop_resolved_open_that_fires_before_the_book_is_read_is_settled_in_the_same_run(
+    binance, db_path
+):
+    """The stop's answer was lost (unknown). This reconcile's lookup finds it open; it fires
+    before the run reads the book. Before the prefetch, the run checked it against the book
+    and recorded it filled; the prefetched list of open protection does not have it."""
+    from tests.test_execute import BUY, pull
+
+    pull(BUY)
+    binance.fail_next("/fapi/v1/algoOrder", "POST", "timeout_after_accept")
+    binance.fail_next("/fapi/v1/algoOrder", "GET", *(["timeout"] * 8))
+    invoke("--testnet", "execute")
+    binance.faults.clear()  # reconcile's lookup is answered
+    stop_status = "SELECT status FROM orders WHERE role = 'stop_loss'"
+    assert query(db_path, stop_status) == [("unknown",)], binance.faults
+    (stop_cid,) = [c for c, o in binance.algo_orders.items() if o["orderType"] == "STOP_MARKET"]
+    book = binance.routes[("GET", "/fapi/v1/openAlgoOrders")]
+
+    def fires_first(params):
+        if binance.algo_orders[stop_cid]["algoStatus"] == "NEW":
+            binance.fire(stop_cid, "49000")
+        return book(params)
+
+    binance.routes[("GET", "/fapi/v1/openAlgoOrders")] = fires_first
+    code, doc = invoke_json("--testnet", "reconcile")
+    assert code == 0, doc
+    fired = "SELECT status FROM orders WHERE client_order_id = ?"
+    assert query(db_path, fired, [stop_cid]) == [("filled",)]  # not "open" for another run
