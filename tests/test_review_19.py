@@ -164,3 +164,25 @@ def test_a_stop_resolved_open_that_fires_before_the_book_is_read_is_settled_in_t
     assert code == 0, doc
     fired = "SELECT status FROM orders WHERE client_order_id = ?"
     assert query(db_path, fired, [stop_cid]) == [("filled",)]  # not "open" for another run
+
+
+def test_a_reconcile_killed_after_resolving_orders_in_flight_keeps_what_it_learned(
+    binance, db_path
+):
+    """The prefetch moved the write of the resolved orders after the next requests: a run
+    killed at the position read must still have stored the entry it found filled."""
+    from tests.test_execute import BUY, pull
+
+    pull(BUY)
+    binance.fail_next("/fapi/v1/order", "POST", "timeout_after_accept", "timeout")
+    binance.fail_next("/fapi/v1/order", "GET", "timeout", "timeout", "timeout", "timeout")
+    invoke("--testnet", "execute")
+    entry = "SELECT status FROM orders WHERE role = 'entry'"
+    assert query(db_path, entry) == [("unknown",)]
+    binance.faults.clear()
+    binance.fail_next("/fapi/v3/positionRisk", "GET", KeyboardInterrupt("killed"))
+    result = invoke("--testnet", "reconcile")
+    assert result.exit_code != 0
+    assert query(db_path, entry) == [("filled",)]
+    calls = "SELECT count(*) FROM exchange_calls WHERE path LIKE '%positionRisk%'"
+    assert query(db_path, calls)[0][0] >= 1  # the journal has the request it was killed in
