@@ -186,3 +186,41 @@ def test_a_reconcile_killed_after_resolving_orders_in_flight_keeps_what_it_learn
     assert query(db_path, entry) == [("filled",)]
     calls = "SELECT count(*) FROM exchange_calls WHERE path LIKE '%positionRisk%'"
     assert query(db_path, calls)[0][0] >= 1  # the journal has the request it was killed in
+
+
+def test_a_notebook_holding_explore_duckdb_read_write_does_not_stop_the_refresh(
+    db_path, monkeypatch
+):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from qtrader.store.explore import MARKER, explore_dir
+    from tests.test_execute import BUY, pull
+
+    monkeypatch.setenv("QTRADER_EXPLORE_EVERY_S", "1")
+    pull(BUY)
+    folder = explore_dir(db_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+         "con.execute('CREATE TABLE mine AS SELECT 42 AS x'); print('ready', flush=True); "
+         "sys.stdin.readline(); "
+         "print(con.execute('SELECT count(*) FROM signals').fetchone()[0], flush=True)",
+         str(folder / "explore.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        os.utime(folder / MARKER, (0, 0))
+        second = json.dumps({**BUY, "intent_id": "t-buy-2"})
+        result = invoke("pull-signals", "--from", "-", input=second)
+        assert result.exit_code == 0, result.output
+        assert "not refreshed" not in result.stderr
+        assert (folder / MARKER).stat().st_mtime > 0
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "2"
+    finally:
+        holder.communicate("", timeout=30)
