@@ -18,7 +18,18 @@ from qtrader.cli import app
 from qtrader.config import SEED_ENV
 
 runner = CliRunner()
-KEY_VARS = ("BINANCE_API_KEY", "BINANCE_API_SECRET", "TESTNET", "PAPER_TRADING", *SEED_ENV)
+KEY_VARS = (
+    "BINANCE_API_KEY",
+    "BINANCE_API_SECRET",
+    "BYBIT_API_KEY",
+    "BYBIT_API_SECRET",
+    "OKX_API_KEY",
+    "OKX_API_SECRET",
+    "OKX_API_PASSPHRASE",
+    "TESTNET",
+    "PAPER_TRADING",
+    *SEED_ENV,
+)
 
 
 @pytest.fixture(autouse=True)
