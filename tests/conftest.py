@@ -80,6 +80,26 @@ def exchange_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def bybit_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bybit demo-trading style keys, Bybit chosen, and no back-off waits."""
+    monkeypatch.setenv("BYBIT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("BYBIT_API_SECRET", TEST_API_SECRET)
+    monkeypatch.setenv("QTRADER_EXCHANGE_NAME", "bybit")
+    monkeypatch.setenv("QTRADER_EXCHANGE_RETRY_WAIT_S", "0")
+
+
+@pytest.fixture
+def bybit():
+    """The Bybit v5 stand-in (tests/bybit_fake.py) behind `responses`."""
+    import responses
+
+    from tests.bybit_fake import FakeBybit
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeBybit().install(mock)
+
+
+@pytest.fixture
 def binance():
     """The Binance USDⓈ-M stand-in (tests/binance_fake.py) behind `responses`."""
     import responses

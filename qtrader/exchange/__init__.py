@@ -84,7 +84,7 @@ def open_exchange(
 
 
 def _opener(name: str) -> Opener:
-    openers: dict[str, Opener | None] = {"binanceusdm": _binance, "bybit": None, "okx": None}
+    openers: dict[str, Opener | None] = {"binanceusdm": _binance, "bybit": _bybit, "okx": None}
     opener = openers.get(name)
     if opener is None:
         raise ConfigError(
@@ -115,7 +115,20 @@ def _binance(
 def _bybit(
     settings: Settings, mode: str, creds: Credentials, store: Store | None = None
 ) -> Exchange:
-    raise ConfigError("exchange 'bybit' is not yet supported by this qtrader version")
+    from qtrader.exchange.bybit import BybitLinear  # ccxt is heavy: import only when trading
+
+    ex = settings.exchange
+    return BybitLinear(
+        mode=mode,
+        api_key=creds.api_key,
+        api_secret=creds.secret,
+        api_url=ex.api_url,
+        timeout_s=float(ex.timeout_s),
+        read_retries=ex.read_retries,
+        retry_wait_s=float(ex.retry_wait_s),
+        before_network=store.release if store is not None else None,  # the lock, never held
+        lookup_wait_s=min(1.0, float(ex.retry_wait_s) * 2),
+    )
 
 
 def credentials(env: dict[str, str], mode: str, exchange: str) -> Credentials:
