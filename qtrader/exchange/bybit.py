@@ -393,6 +393,15 @@ class BybitLinear:
             answer = self._call(send)
         result = self._result(answer)
         conditional = request.kind != "market"
+        if not conditional:
+            # Bybit answers a market order with its ids only: read what it did (filled, and
+            # at what price) as the Binance adapter's RESULT answer says, so every caller
+            # (execute, the watchdog, close-all) sees the fill. Without an answer, the ids
+            # are still known and the step looks the order up later.
+            try:
+                return self.order_by_client_id(request.symbol, request.client_order_id, False)
+            except (ExchangeRejected, ExchangeUnavailable):
+                pass
         return OrderReport(
             client_order_id=str(result.get("orderLinkId") or request.client_order_id),
             exchange_order_id=str(result["orderId"]) if result.get("orderId") else None,
