@@ -1,4 +1,4 @@
--- Report views: a public interface (README "SQL views"). Re-created on every open, so a
+-- Report views: a public interface (docs/concepts/reporting.md, "SQL views"). Re-created on every open, so a
 -- change here reaches every database at once. Money columns stay DECIMAL; ratios are DOUBLE.
 
 -- One row per closed position.
