@@ -184,8 +184,13 @@ def settings_page() -> str:
         "\n## Other environment variables\n\n",
         "| variable | meaning |\n|---|---|\n",
         *(f"| `{name}` | {_cell(meaning)} |\n" for name, meaning in OTHER_ENV.items()),
-        "| `BINANCE_API_KEY`, `BINANCE_API_SECRET` | exchange API key and secret (secrets; "
-        "`QTRADER_API_KEY`/`QTRADER_API_SECRET` also work) |\n",
+        "| `BINANCE_API_KEY`, `BINANCE_API_SECRET` | Binance API key and secret (secrets) |\n",
+        "| `BYBIT_API_KEY`, `BYBIT_API_SECRET` | Bybit API key and secret (secrets) |\n",
+        "| `OKX_API_KEY`, `OKX_API_SECRET`, `OKX_API_PASSPHRASE` | OKX API key, secret and "
+        "passphrase (secrets) |\n",
+        "\nThe chosen exchange's own variables are read first, then "
+        "`QTRADER_API_KEY`/`QTRADER_API_SECRET`/`QTRADER_API_PASSPHRASE`; one exchange's keys "
+        "are never sent to another.\n",
     ]
     return "".join(out).rstrip() + "\n"
 
