@@ -184,8 +184,13 @@ def settings_page() -> str:
         "\n## Other environment variables\n\n",
         "| variable | meaning |\n|---|---|\n",
         *(f"| `{name}` | {_cell(meaning)} |\n" for name, meaning in OTHER_ENV.items()),
-        "| `BINANCE_API_KEY`, `BINANCE_API_SECRET` | exchange API key and secret (secrets; "
-        "`QTRADER_API_KEY`/`QTRADER_API_SECRET` also work) |\n",
+        "| `BINANCE_API_KEY`, `BINANCE_API_SECRET` | Binance API key and secret (secrets) |\n",
+        "| `BYBIT_API_KEY`, `BYBIT_API_SECRET` | Bybit API key and secret (secrets) |\n",
+        "| `OKX_API_KEY`, `OKX_API_SECRET`, `OKX_API_PASSPHRASE` | OKX API key, secret and "
+        "passphrase (secrets) |\n",
+        "\nThe chosen exchange's own variables are read first, then "
+        "`QTRADER_API_KEY`/`QTRADER_API_SECRET`/`QTRADER_API_PASSPHRASE`; one exchange's keys "
+        "are never sent to another.\n",
     ]
     return "".join(out).rstrip() + "\n"
 
@@ -233,12 +238,22 @@ def exit_codes_page() -> str:
 
 
 def exchange_errors_page() -> str:
-    from qtrader.domain.orders import REJECTION_FIXES
+    from qtrader.domain.orders import REJECTION_FIXES, Refusal
+    from qtrader.exchange.codes import BINANCE, BINANCE_FIXES, BYBIT, BYBIT_FIXES
     from qtrader.network import _FIXES
 
-    rejections = "".join(
-        f"| {code} | {_cell(fix)} |\n" for code, fix in sorted(REJECTION_FIXES.items())
+    def codes(table: dict[int, Refusal], refusal: Refusal) -> str:
+        return ", ".join(str(c) for c, r in sorted(table.items()) if r is refusal) or "—"
+
+    meanings = "".join(
+        f"| `{r.value}` | {codes(BINANCE, r)} | {codes(BYBIT, r)} | "
+        f"{_cell(REJECTION_FIXES.get(r, ''))} |\n"
+        for r in Refusal
+        if r is not Refusal.OTHER
     )
+    own = {**{f"Binance {c}": f for c, f in BINANCE_FIXES.items()},
+           **{f"Bybit {c}": f for c, f in BYBIT_FIXES.items()}}  # fmt: skip
+    specific = "".join(f"| {code} | {_cell(fix)} |\n" for code, fix in sorted(own.items()))
     names = {"url": "URL", "host": "HOST", "detail": "…", "where": "…"}
     names["timeout_setting"] = "the timeout setting"
     transport = "".join(
@@ -248,8 +263,15 @@ def exchange_errors_page() -> str:
         f"{BANNER}# Exchange errors\n\n"
         "A rejection by the exchange is stored with the signal (status `rejected`) and printed "
         "as the exchange's code and message, followed by `— ` and what to do, when qtrader "
-        "knows:\n\n| code | what to do |\n|---|---|\n"
-        f"{rejections}\n"
+        "knows. Each exchange's codes map to one meaning (`orders.refusal`), and qtrader "
+        "decides on the meaning alone, so Binance's -2022 and Bybit's 110017 are handled "
+        "alike (`orders.error_code` keeps the exchange's number):\n\n"
+        "| meaning (`orders.refusal`) | Binance codes | Bybit codes | what to do |\n"
+        "|---|---|---|---|\n"
+        f"{meanings}\n"
+        "Any other code is `other`: stored and shown with the exchange's message. Advice "
+        "specific to one exchange's code:\n\n| code | what to do |\n|---|---|\n"
+        f"{specific}\n"
         "A request that got no answer at all is told apart by its cause, and the message "
         "names the URL and the fix (`URL`, `HOST` and `…` stand for the real values):\n\n"
         f"| cause | message |\n|---|---|\n{transport}"

@@ -125,7 +125,8 @@ def _mode(base: Invocation) -> str | None:
     from qtrader.errors import QtraderError
 
     try:
-        return load_settings(SettingsRequest(base.config, base.profile, base.mode)).mode
+        request = SettingsRequest(base.config, base.profile, base.mode, base.exchange)
+        return load_settings(request).mode
     except QtraderError:
         return None  # the first step reports the bad setting with its exit code
 

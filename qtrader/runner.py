@@ -20,7 +20,7 @@ from loguru import logger
 
 from qtrader.clock import market_clock
 from qtrader.config import SettingsRequest, load_settings
-from qtrader.errors import DatabaseBusy, QtraderError, exit_code_for
+from qtrader.errors import ConfigError, DatabaseBusy, QtraderError, exit_code_for
 from qtrader.exchange import market_now
 from qtrader.logs import bind_run, setup_logging
 from qtrader.output import Result, render, render_error
@@ -30,7 +30,7 @@ from qtrader.store import Store, open_store
 from qtrader.store.actor_lock import ACTORS, actor_lock
 from qtrader.store.db import check_db_path, open_reader, open_sandbox
 from qtrader.store.recovery import open_memory
-from qtrader.store.runs import finish_run, set_run_mode, start_run
+from qtrader.store.runs import finish_run, other_exchange, set_run_mode, start_run
 
 INTERRUPTED = 130
 EMERGENCY_WAIT_S = 5.0  # close-all's longest wait for the file or another run before acting
@@ -48,6 +48,7 @@ class Invocation:
     config: str | None = None
     profile: str | None = None
     mode: str | None = None
+    exchange: str | None = None  # --exchange
     yes_live: bool = False
     as_json: bool = False
     log_level: str = "info"
@@ -108,9 +109,7 @@ def _refresh_explore(invocation: Invocation) -> None:
     """The Parquet copy for notebooks, after a run that wrote; best-effort, never changes
     the run's outcome."""
     try:
-        settings = load_settings(
-            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
-        )
+        settings = load_settings(_settings_request(invocation))
     except QtraderError:
         return  # the run has said so already
     try:
@@ -128,12 +127,16 @@ def _alert_busy(invocation: Invocation, busy: DatabaseBusy) -> None:
         from qtrader.alerts import alert_database_busy
         from qtrader.clock import wall_utcnow
 
-        settings = load_settings(
-            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
-        )
+        settings = load_settings(_settings_request(invocation))
         alert_database_busy(settings, mask(str(busy)), invocation.db, wall_utcnow())
     except Exception as exc:  # an alert must never change the run's outcome
         logger.warning("busy alert skipped: {}", mask(str(exc)))
+
+
+def _settings_request(invocation: Invocation) -> SettingsRequest:
+    return SettingsRequest(
+        invocation.config, invocation.profile, invocation.mode, invocation.exchange
+    )
 
 
 def run_light(invocation: Invocation, answer: Callable[[Any, str], str]) -> int:
@@ -141,9 +144,7 @@ def run_light(invocation: Invocation, answer: Callable[[Any, str], str]) -> int:
     and no run recorded; a bad setting still exits 2 with its message."""
     try:
         check_db_path(invocation.db)
-        settings = load_settings(
-            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
-        )
+        settings = load_settings(_settings_request(invocation))
         sys.stdout.write(answer(settings, invocation.db) + "\n")
     except BaseException as exc:
         return _report_failure(exc, {"command": invocation.command, "mode": None,
@@ -174,9 +175,7 @@ def _paper(invocation: Invocation) -> bool:
     The paper exchange keeps its books in the file and catches up as it is read, so its
     readers and its close-all need the file for writing."""
     try:
-        settings = load_settings(
-            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
-        )
+        settings = load_settings(_settings_request(invocation))
     except QtraderError:
         return True
     return settings.mode == "paper"
@@ -218,12 +217,13 @@ def _run_recorded(
     settings = None
     context = None
     try:
-        settings = load_settings(
-            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
-        )
+        settings = load_settings(_settings_request(invocation))
         header["mode"] = settings.mode
+        header["exchange_name"] = settings.exchange.name
+        store.exchange = settings.exchange.name
         if recorded:
-            set_run_mode(store, run_id, settings.mode)
+            set_run_mode(store, run_id, settings.mode, settings.exchange.name)
+        _one_exchange_per_mode(store, settings.mode, settings.exchange.name)
         bind_run(run_id, settings.mode)
         context = RunContext(
             settings=settings, store=store, run_id=run_id, yes_live=invocation.yes_live
@@ -248,6 +248,19 @@ def _run_recorded(
     if error:
         sys.stderr.write(f"error: {error}\n")
     return int(result.exit_code)
+
+
+def _one_exchange_per_mode(store: Store, mode: str, exchange: str) -> None:
+    """Positions, fills and caches of one mode come from one exchange: a file that holds
+    another exchange's testnet or live records is refused (it would mix their ledgers)."""
+    if mode == "paper":
+        return
+    other = other_exchange(store, mode, exchange)
+    if other is not None:
+        raise ConfigError(
+            f"this database holds {mode} records of {other}; qtrader keeps one exchange per "
+            f"mode in a file: use another --db for {exchange} (or --exchange {other})"
+        )
 
 
 def _assess_exchange(context: RunContext | None) -> None:

@@ -33,6 +33,7 @@ ORDER_COLUMNS = (
     "filled_qty",
     "avg_price",
     "error_code",
+    "refusal",
     "error",
     "raw_response",
     "run_id",
@@ -52,7 +53,14 @@ _CALL_COLUMNS = (
     "ms",
     "unhealthy",
 )
-_CLIENT_ID_PARAMS = ("newClientOrderId", "clientAlgoId", "origClientOrderId")
+_CLIENT_ID_PARAMS = (
+    "newClientOrderId",
+    "clientAlgoId",
+    "origClientOrderId",
+    "orderLinkId",  # Bybit
+    "clOrdId",  # OKX
+    "algoClOrdId",
+)
 
 
 class WriteBatch:
