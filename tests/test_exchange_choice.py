@@ -154,5 +154,6 @@ def test_a_file_keeps_one_exchange_per_mode(db_path, monkeypatch):
     # paper, and the other mode, are not affected
     code, _ = invoke_json("--exchange", "bybit", "--paper", "status")
     assert code == 0
+    # testnet status is a reader (no runs row); paper status records its run, on bybit
     runs = query(db_path, "SELECT exchange FROM runs WHERE command = 'status' ORDER BY run_id")
-    assert runs == [("bybit",), ("bybit",)]
+    assert runs == [("bybit",)]

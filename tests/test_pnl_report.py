@@ -297,7 +297,10 @@ def seed_intraday_equity(db, values=(10000, 10040, 9980, 10010, 10060, 10030)) -
     store = open_store(str(db))
     points = [(DAY + timedelta(hours=2 + 4 * i), v) for i, v in enumerate(values)]
     for ts, v in points:
-        store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)", [ts, v, v])
+        store.execute(
+            "INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity) VALUES (?, 'testnet', 0, ?, 0, ?)",
+            [ts, v, v],
+        )
     store.close()
     return points
 

@@ -46,7 +46,7 @@ def history(db_path: Path) -> None:
     store = open_store(str(db_path))
     day = datetime(2026, 11, 21)
     for minute, equity in enumerate([10010, 10012, 10400, 10011, 9000, 10013, 10014]):
-        store.execute("INSERT INTO equity VALUES (?, 'paper', NULL, ?, 0, ?)",
+        store.execute("INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity) VALUES (?, 'paper', NULL, ?, 0, ?)",
                       [day + timedelta(hours=minute), equity, equity])  # fmt: skip
     for table, columns in AGED:
         moves = ", ".join(f"{c} = {c} - INTERVAL 40 DAY" for c in columns)
@@ -116,11 +116,11 @@ def test_nothing_still_needed_is_pruned(db_path):
     pull({**SHORT, "timestamp": "2026-11-20T09:29:59Z"})  # pending (never executed)
     store = open_store(str(db_path))
     store.execute("UPDATE signals SET status = 'pending' WHERE signal_id = 'p-short'")
-    store.execute("INSERT INTO equity VALUES (?, 'paper', NULL, 20000, 0, 20000)",
+    store.execute("INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity) VALUES (?, 'paper', NULL, 20000, 0, 20000)",
                   [datetime(2026, 10, 1, 12, 30)])  # the peak, long ago, mid-day  # fmt: skip
-    store.execute("INSERT INTO equity VALUES (?, 'paper', NULL, 20, 0, 20)",
+    store.execute("INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity) VALUES (?, 'paper', NULL, 20, 0, 20)",
                   [datetime(2026, 10, 1, 12, 0)])  # fmt: skip
-    store.execute("INSERT INTO equity VALUES (?, 'paper', NULL, 30, 0, 30)",
+    store.execute("INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity) VALUES (?, 'paper', NULL, 30, 0, 30)",
                   [datetime(2026, 10, 1, 12, 15)])  # fmt: skip
     for table, columns in AGED:
         moves = ", ".join(f"{c} = {c} - INTERVAL 40 DAY" for c in columns)

@@ -95,7 +95,7 @@ def test_an_idle_tick_skips_the_exchange(binance, db_path):
 def test_a_halted_tick_still_reconciles_and_exits_3(binance, db_path):
     assert invoke("--testnet", "reconcile").exit_code == 0
     store = open_store(str(db_path))
-    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 11000, 0, 11000)",
+    store.execute("INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity) VALUES (?, 'testnet', 0, 11000, 0, 11000)",
                   [datetime.utcnow() - timedelta(days=3)])  # fmt: skip
     store.execute("UPDATE runs SET started_at = started_at - INTERVAL 1 HOUR")
     store.close()
