@@ -367,9 +367,9 @@ def tick(
 ) -> None:
     """One process for cron: pull-signals, execute, then reconcile when anything is open or
     in flight (else every reconcile.idle_every_s). Each step is recorded as its own run."""
-    from qtrader.loop import tick as step
+    from qtrader.loop import tick_once
 
-    raise typer.Exit(step(_invocation(ctx, "tick"), sources or []))
+    raise typer.Exit(tick_once(_invocation(ctx, "tick"), sources or []))
 
 
 @app.command("run")

@@ -241,3 +241,8 @@ def test_run_killed_mid_iteration_loses_no_signal_and_sends_none_twice(
             assert order == ("submitting",)  # waits for the grace period, then is looked up
         else:
             assert status == "executed" or reason, (signal_id, status)
+
+
+def test_run_with_a_source_that_does_not_parse_exits_2_at_once(db_path):
+    result = invoke("run", "--every", "1s", "--from", "redis://127.0.0.1:1/0?stream=")
+    assert result.exit_code == 2 and "empty" in result.stderr
