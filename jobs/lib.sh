@@ -35,7 +35,8 @@ load_env_file() {
         refuse "env file $file has Windows (CRLF) line endings; every value would end in \\r (a new, empty database). Fix it with: sed -i 's/\\r\$//' $file"
     fi
     mode=$(stat -L -c %a "$file") || refuse "cannot stat the env file $file"
-    if (( (8#$mode & 8#077) != 0 )); then
+    # an empty file (or /dev/null) holds no keys, whoever can read it
+    if [ -s "$file" ] && (( (8#$mode & 8#077) != 0 )); then
         refuse "env file $file is readable or writable by others (mode $mode) and holds API keys; fix it with: chmod 600 $file"
     fi
     while IFS= read -r line || [ -n "$line" ]; do
