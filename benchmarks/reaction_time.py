@@ -133,7 +133,7 @@ def main() -> int:
                     sent = conn.execute("SELECT max(epoch_ms(ts)) FROM exchange_calls WHERE "
                                         "path = 'place_order'").fetchone()[0]  # fmt: skip
                 own.append(sent / 1000 - started)
-            waits = [60 - rng.uniform(0, 60) for _ in range(count)]
+            waits = [60 - rng.uniform(0, 60) for _ in range(10_000)]  # arrival: any second
             cron = [w + statistics.median(own) for w in waits]
     finally:
         client.close()
