@@ -37,6 +37,9 @@ bench: $(STAMP)
 	-$(BIN)/python benchmarks/demo_time.py
 	-$(BIN)/python benchmarks/lock_and_rate.py
 	-$(BIN)/python benchmarks/explore_copy.py
+	-$(BIN)/python benchmarks/tick_cost.py
+	-$(BIN)/python benchmarks/reaction_time.py
+	-$(BIN)/python benchmarks/storage_per_day.py --load idle --chain tick --minutes 1440
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }

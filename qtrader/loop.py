@@ -64,6 +64,13 @@ def tick(base: Invocation, sources: list[str], stopped: StopFlag = lambda: False
     return final
 
 
+def tick_once(base: Invocation, sources: list[str]) -> int:
+    """`qtrader tick`: SIGTERM/SIGINT stop it between steps (exit 130, what ran is kept)."""
+    with stop_between_steps() as stopped:
+        code = tick(base, sources, stopped)
+        return 130 if stopped() and code == 0 else code
+
+
 def run_forever(
     base: Invocation, sources: list[str], every_s: float, max_ticks: int | None = None
 ) -> int:
@@ -160,12 +167,18 @@ class _Sleeper:
 
 
 def _waiter(sources: list[str]) -> Any:
+    """A watch on the first Redis stream among the sources, else a sleeper. A source that
+    does not parse is pull-signals' to report (exit 2, which stops the loop)."""
     from qtrader.config import SignalsSettings
+    from qtrader.errors import QtraderError
     from qtrader.sources.redis_source import RedisStream, StreamWatch, redis_source
 
     for spec in sources:
         if spec.startswith(("redis://", "rediss://", "unix://")):
-            source = redis_source(spec, SignalsSettings())
+            try:
+                source = redis_source(spec, SignalsSettings())
+            except QtraderError:
+                continue
             if isinstance(source, RedisStream):
                 return StreamWatch(source)
     return _Sleeper()

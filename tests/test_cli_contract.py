@@ -136,7 +136,7 @@ def test_help_imports_nothing_heavy(args):
         f"sys.argv = ['qtrader', *{args!r}]\n"
         "from qtrader.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules])\n"
+        f"print('LOADED', [m for m in {HEAVY!r} if sys.modules.get(m)])\n"  # None: marked absent
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "LOADED []" in out.stdout, out.stdout[-300:]

@@ -118,6 +118,9 @@ def test_paper_ids_and_rows_say_paper(candles, db_path):
     assert ids and all(i.startswith("PAPER-") and m == "paper" for i, m in ids)
     result = invoke("status")
     assert "mode PAPER" in result.output.splitlines()[0]
+    result = invoke("execute")  # idle: the exchange is not opened, the mode still named
+    assert "PAPER" in result.output.splitlines()[0] and "PAPER · nothing pending" in result.output
+    pull({**LONG, "intent_id": "p-long-2"})
     result = invoke("execute")
     assert "PAPER" in result.output.splitlines()[0] and "exchange PAPER" in result.output
 

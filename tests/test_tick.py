@@ -118,16 +118,17 @@ def test_a_bad_every_is_a_usage_error():
 
 IDLE_IMPORTS = """
 import sys
-from qtrader.cli import app
+from qtrader.cli import main
+sys.argv = ["qtrader", "--testnet", "tick"]
 try:
-    app(["--testnet", "tick"])
+    main()
 except SystemExit as exit:
     code = exit.code
-print(code, sorted(m for m in ("ccxt", "requests") if m in sys.modules))
+print(code, sorted(m for m in ("ccxt", "requests", "pandas") if sys.modules.get(m)))
 """
 
 
-def test_an_idle_tick_imports_neither_ccxt_nor_requests(db_path, monkeypatch):
+def test_an_idle_tick_imports_neither_ccxt_nor_requests_nor_pandas(db_path, monkeypatch):
     store = open_store(str(db_path))
     from qtrader.store.runs import finish_run, set_run_mode
     from qtrader.store.runs import start_run as record_run
@@ -241,3 +242,21 @@ def test_run_killed_mid_iteration_loses_no_signal_and_sends_none_twice(
             assert order == ("submitting",)  # waits for the grace period, then is looked up
         else:
             assert status == "executed" or reason, (signal_id, status)
+
+
+def test_run_with_a_source_that_does_not_parse_exits_2_at_once(db_path):
+    result = invoke("run", "--every", "1s", "--from", "redis://127.0.0.1:1/0?stream=")
+    assert result.exit_code == 2 and "empty" in result.stderr
+
+
+def test_the_console_command_works_without_pandas(db_path, tmp_path):
+    """Every command path that binds parameters, writes Parquet or CSV and draws a chart,
+    in a real process where pandas is marked absent."""
+    env = {**os.environ, "QTRADER_DB": str(db_path)}
+    for argv in (["status"], ["pnl-report", "--csv", str(tmp_path / "csv"), "--parquet",
+                              str(tmp_path / "pq"), "--plot", str(tmp_path / "e.png")],
+                 ["prune", "--older-than", "30d"], ["sql", "SELECT count(*) FROM runs"]):  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "qtrader", *argv], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, (argv, done.stderr)
+    assert (tmp_path / "e.png").exists() and any((tmp_path / "pq").iterdir())

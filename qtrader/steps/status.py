@@ -141,6 +141,7 @@ def _last_reconcile(ctx: RunContext, why: str) -> dict[str, Any]:
                 "wallet_balance": None, "unrealized_pnl": None, "day_pnl": None,
                 "not_live_because": why}  # fmt: skip
     ts, wallet, unrealized, equity = row
+    ts = max(ts, _last_account_read(ctx) or ts)
     return {
         "source": "last_reconcile",
         "as_of": ts,
@@ -151,6 +152,20 @@ def _last_reconcile(ctx: RunContext, why: str) -> dict[str, Any]:
         "day_pnl": _day_pnl(ctx, equity, ts),
         "not_live_because": why,
     }
+
+
+def _last_account_read(ctx: RunContext) -> datetime | None:
+    """When a reconcile last read the account: equity is snapshotted only when it changes
+    (or hourly), so an unchanged snapshot is as recent as that read. Wall-clock runs are
+    not comparable with a paper replay's clock: then None."""
+    if replaying(ctx.settings):
+        return None
+    row = ctx.store.fetchone(
+        "SELECT max(ended_at) FROM runs WHERE command = 'reconcile' AND mode = ? "
+        "AND exit_code IN (0, 3) AND outcome IS DISTINCT FROM 'idle'",
+        [ctx.mode],
+    )
+    return row[0] if row else None
 
 
 def _day_pnl(ctx: RunContext, equity: Decimal, at: datetime) -> Decimal | None:

@@ -13,7 +13,9 @@ from collections import defaultdict
 from typing import Any
 
 from qtrader.clock import from_ms, utcnow
+from qtrader.exchange.journal import digest, kept_in_full, sample_key
 from qtrader.store.db import Store
+from qtrader.store.state import get_state, set_state
 
 ORDER_COLUMNS = (
     "client_order_id",
@@ -73,6 +75,7 @@ class WriteBatch:
         self._decisions: list[tuple] = []
         self._events: list[tuple] = []
         self._calls: list[tuple] = []
+        self._call_digests: dict[int, str] = {}  # index in _calls → the digest for its answer
 
     # --- buffering -----------------------------------------------------------------------
 
@@ -117,9 +120,15 @@ class WriteBatch:
         )
 
     def exchange_calls(self, calls: list[dict[str, Any]]) -> None:
+        """The adapters' journals, under qtrader/exchange/journal.py's policy: a successful
+        read that is not about one order keeps a digest of its answer (see _write)."""
         for call in calls:
             params = call.get("params", {})
             response = call.get("response")
+            if response is not None and not kept_in_full(call):
+                compact = json.dumps(digest(response))
+                if len(json.dumps(response, default=str)) > len(compact):  # a digest is smaller
+                    self._call_digests[len(self._calls)] = compact
             self._calls.append(
                 (
                     self.run_id,
@@ -183,7 +192,25 @@ class WriteBatch:
             ("ts", "run_id", "kind", "severity", "symbol", "message", "data"),
             self._events,
         )
-        store.insert_rows("exchange_calls", _CALL_COLUMNS, self._calls)
+        store.insert_rows("exchange_calls", _CALL_COLUMNS, self._journal_rows(store))
+
+    def _journal_rows(self, store: Store) -> list[tuple]:
+        """Digests in place of the answers of routine reads, except the first read of each
+        endpoint per mode and UTC day, kept in full as the day's sample."""
+        rows = list(self._calls)
+        sampled: dict[str, bool] = {}
+        path_at, response_at = _CALL_COLUMNS.index("path"), _CALL_COLUMNS.index("response")
+        for index, digest_json in sorted(self._call_digests.items()):
+            row = rows[index]
+            day = row[_CALL_COLUMNS.index("ts")].date().isoformat()
+            key = sample_key(self.mode, row[path_at])
+            if key not in sampled:
+                sampled[key] = get_state(store, key) != day
+                if sampled[key]:
+                    set_state(store, key, day)
+                    continue  # this one stays whole
+            rows[index] = (*row[:response_at], digest_json, *row[response_at + 1 :])
+        return rows
 
 
 def _update_many(store: Store, table: str, key: str, updates: dict[Any, dict[str, Any]]) -> None:

@@ -18,12 +18,29 @@ _EPOCH = datetime(1970, 1, 1)
 _CLOSING_ROLES = "('stop_loss', 'take_profit', 'exit', 'reverse_exit')"
 
 
-def record_equity(store: Store, mode: str, run_id: int, wallet: Decimal, equity: Decimal) -> None:
+EQUITY_EVERY = timedelta(hours=1)  # an unchanged account: one snapshot an hour
+
+
+def record_equity(store: Store, mode: str, run_id: int, wallet: Decimal, equity: Decimal) -> bool:
+    """A snapshot when the balance or equity changed, on the day's first look (the daily-loss
+    breaker's start-of-day equity), or an hour after the last one; an idle account adds one
+    row an hour instead of one a minute. Returns whether it wrote one."""
+    now = utcnow()
+    last = store.fetchone(
+        "SELECT ts, wallet_balance, equity FROM equity WHERE mode = ? ORDER BY ts DESC LIMIT 1",
+        [mode],
+    )
+    if last is not None:
+        ts, last_wallet, last_equity = last
+        same_day = ts.date() == now.date()
+        if same_day and now - ts < EQUITY_EVERY and (last_wallet, last_equity) == (wallet, equity):
+            return False
     store.execute(
         "INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity, exchange) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [utcnow(), mode, run_id, wallet, equity - wallet, equity, store.exchange],
+        [now, mode, run_id, wallet, equity - wallet, equity, store.exchange],
     )
+    return True
 
 
 def risk_reset_at(store: Store, mode: str) -> datetime:
