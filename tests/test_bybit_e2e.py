@@ -261,8 +261,7 @@ def test_close_all_gets_flat_from_the_exchange_alone(bybit, db_path):
 def test_the_drawdown_breaker_halts_on_bybit_too(bybit, db_path):
     invoke("--testnet", "status")
     store = open_store(str(db_path))
-    store.execute("INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity, "
-                  "exchange) VALUES (?, 'testnet', 0, 11000, 0, 11000, 'bybit')",
+    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 11000, 0, 11000)",
                   [datetime.utcnow() - timedelta(days=3)])  # fmt: skip
     store.close()
     pull(BUY)
