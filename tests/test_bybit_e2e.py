@@ -438,3 +438,22 @@ def test_close_all_a_close_that_fails_keeps_its_stop(bybit, db_path):
     assert bybit.positions["ETHUSDT"] == 0 and bybit.positions["BTCUSDT"] == Decimal("0.01")
     assert bybit.orders["sl-btc"]["orderStatus"] == "Untriggered"  # still protected
     assert bybit.orders["sl-eth"]["orderStatus"] == "Deactivated"
+
+
+def test_doctor_on_bybit_and_an_account_in_hedge_mode(bybit, db_path):
+    result = invoke("--testnet", "doctor")
+    assert result.exit_code == 0, result.stdout
+    assert "TESTNET (Bybit demo trading)" in result.stdout and "BYBIT_API_KEY=test" in result.stdout
+    assert "https://api-demo.bybit.com" in result.stdout
+    bybit.hedge = True
+    bybit.leverage["BTCUSDT"] = "3"  # Bybit lists the hedge legs of a set-up symbol
+    result = invoke("--testnet", "doctor")
+    assert result.exit_code == 1 and "one-way mode only" in result.stdout
+    pull(BUY)
+    _code, doc = execute()
+    (signal,) = doc["signals"]
+    assert (
+        signal["status"] == "rejected"
+        and "switch the USDT perpetuals to one-way" in signal["reason"]
+    )
+    assert bybit.positions.get("BTCUSDT", Decimal(0)) == 0
