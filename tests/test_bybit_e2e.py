@@ -261,8 +261,7 @@ def test_close_all_gets_flat_from_the_exchange_alone(bybit, db_path):
 def test_the_drawdown_breaker_halts_on_bybit_too(bybit, db_path):
     invoke("--testnet", "status")
     store = open_store(str(db_path))
-    store.execute("INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity, "
-                  "exchange) VALUES (?, 'testnet', 0, 11000, 0, 11000, 'bybit')",
+    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 11000, 0, 11000)",
                   [datetime.utcnow() - timedelta(days=3)])  # fmt: skip
     store.close()
     pull(BUY)
@@ -439,3 +438,50 @@ def test_close_all_a_close_that_fails_keeps_its_stop(bybit, db_path):
     assert bybit.positions["ETHUSDT"] == 0 and bybit.positions["BTCUSDT"] == Decimal("0.01")
     assert bybit.orders["sl-btc"]["orderStatus"] == "Untriggered"  # still protected
     assert bybit.orders["sl-eth"]["orderStatus"] == "Deactivated"
+
+
+def test_doctor_on_bybit_and_an_account_in_hedge_mode(bybit, db_path):
+    result = invoke("--testnet", "doctor")
+    assert result.exit_code == 0, result.stdout
+    assert "TESTNET (Bybit demo trading)" in result.stdout and "BYBIT_API_KEY=test" in result.stdout
+    assert "https://api-demo.bybit.com" in result.stdout
+    bybit.hedge = True
+    bybit.leverage["BTCUSDT"] = "3"  # Bybit lists the hedge legs of a set-up symbol
+    result = invoke("--testnet", "doctor")
+    assert result.exit_code == 1 and "one-way mode only" in result.stdout
+    pull(BUY)
+    _code, doc = execute()
+    (signal,) = doc["signals"]
+    assert (
+        signal["status"] == "rejected"
+        and "switch the USDT perpetuals to one-way" in signal["reason"]
+    )
+    assert bybit.positions.get("BTCUSDT", Decimal(0)) == 0
+
+
+def test_a_stop_bybit_is_slow_to_show_is_resent_and_its_duplicate_refused(bybit, db_path):
+    """The stop's answer is lost and Bybit shows it only late: the lookup (asked twice) says
+    not found, the stop is sent again, Bybit refuses the reused orderLinkId (110072), and the
+    lookup that follows finds the first copy. One stop on the book."""
+    pull(BUY)
+    creates = []
+
+    def chaos(method, path):
+        if path == "/v5/order/create":
+            creates.append(path)
+            if len(creates) == 2:
+                bybit.hide_new_orders = 4  # realtime and history, twice each
+                return "timeout_after_accept"
+            bybit.hide_new_orders = 0
+        return None
+
+    bybit.chaos = chaos
+    code, doc = execute()
+    assert code == 0, json.dumps(doc, default=str)[:2000]
+    stop_posts = [c for c in bybit.creates() if c["orderLinkId"] == SL]
+    assert len(stop_posts) == 2  # sent again after "not found"...
+    assert bybit.accepted.count(SL) == 1  # ...and Bybit kept one
+    assert_protected(bybit)
+    assert query(db_path, "SELECT status FROM orders WHERE client_order_id = ?", [SL]) == [
+        ("open",)
+    ]

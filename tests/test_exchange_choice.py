@@ -127,7 +127,7 @@ def test_rows_carry_their_exchange_and_old_rows_are_binance(db_path):
         conn.execute("DELETE FROM schema_version WHERE version = 11")
         for column in ("exchange", "refusal"):
             conn.execute(f"ALTER TABLE orders DROP COLUMN {column}")
-        for table in ("runs", "fills", "income", "positions", "equity", "exchange_calls",
+        for table in ("runs", "fills", "income", "positions", "exchange_calls",
                       "market_cache", "symbol_setup"):  # fmt: skip
             conn.execute(f"ALTER TABLE {table} DROP COLUMN exchange")
     open_store(str(db_path)).close()

@@ -115,7 +115,7 @@ def test_equity_statistics_match_an_independent_implementation(db_path):
     store = open_store(str(db_path))
     for i, value in enumerate(series):  # two snapshots a day: the last one counts
         for hour, v in ((3, value * 0.99), (23, value)):
-            store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')",
+            store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)",
                           [DAY + timedelta(days=i, hours=hour), v, v])  # fmt: skip
     store.close()
     e = report()["equity"]
@@ -165,7 +165,7 @@ def test_csv_parquet_and_png_outputs(db_path, tmp_path):
     store = open_store(str(db_path))
     for i, v in enumerate(_equity_series(30, seed=3)):
         store.execute(
-            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')",
+            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)",
             [DAY + timedelta(days=i), v, v],
         )
     store.close()
@@ -266,7 +266,7 @@ def test_statistics_that_need_more_data_say_so(db_path):
     store = open_store(str(db_path))
     for i, v in enumerate([10000, 10100, 10300]):  # rising: no drawdown; two daily returns
         store.execute(
-            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')",
+            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)",
             [DAY + timedelta(days=i), v, v],
         )
     store.close()

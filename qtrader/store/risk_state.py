@@ -36,9 +36,9 @@ def record_equity(store: Store, mode: str, run_id: int, wallet: Decimal, equity:
         if same_day and now - ts < EQUITY_EVERY and (last_wallet, last_equity) == (wallet, equity):
             return False
     store.execute(
-        "INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity, exchange) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [now, mode, run_id, wallet, equity - wallet, equity, store.exchange],
+        "INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [now, mode, run_id, wallet, equity - wallet, equity],
     )
     return True
 
