@@ -125,6 +125,8 @@ class FakeOkx:
             ("POST", "/api/v5/trade/close-position"): self._close_position,
             ("GET", "/api/v5/trade/fills-history"): lambda q, b: self._page(self.fills, q, "billId"),
             ("GET", "/api/v5/account/bills"): self._bills,
+            ("GET", "/api/v5/account/bills-archive"): self._bills,
+            ("GET", "/api/v5/trade/orders-history"): self._orders_history,
         }  # fmt: skip
         self.routes = routes
         for (method, path), handler in routes.items():
@@ -233,6 +235,8 @@ class FakeOkx:
             status = fault.get("http", 200)
             return status, {}, json.dumps({k: v for k, v in fault.items()
                                            if k not in ("after_accept", "http")})  # fmt: skip
+        if fault == "429_html":  # a gateway's 429: no OKX code in the body
+            return 429, {}, "<html><body><h1>429 Too Many Requests</h1></body></html>"
         if fault == 429:
             return 429, {}, json.dumps({"msg": "Too Many Requests", "code": "50011"})
         if isinstance(fault, int) and fault >= 500:
@@ -517,6 +521,30 @@ class FakeOkx:
         failed = [a for a in answers if a["sCode"] != "0"]
         code = "0" if not failed else ("1" if len(failed) == len(answers) else "2")
         return {"code": code, "data": answers, "msg": ""}
+
+    def _orders_history(self, q: dict, b: Any) -> dict:
+        rows = [o for o in reversed(self.orders) if o["state"] in ("filled", "canceled")
+                and q.get("instId") in (None, o["instId"])
+                and int(o["cTime"]) >= int(q.get("begin", 0))]  # fmt: skip
+        return envelope(rows[: int(q.get("limit", 100))])
+
+    def liquidate(self, inst: str, price: str, pos_side: str = "net") -> str:
+        """OKX force-closes a position: an order of category full_liquidation, its fill and
+        a liquidation bill (type 5)."""
+        held = self.positions[(inst, pos_side)]
+        self.marks[inst] = price
+        side = "sell" if held > 0 else "buy"
+        ord_id = str(next(self._ids))
+        self.fill(inst, side, abs(held), Decimal(price), pos_side, ord_id, "", "isolated")
+        self.bills[-1]["type"] = "5"
+        ts = self._tick()
+        self.orders.append({"accFillSz": str(abs(held)), "avgPx": price, "cTime": ts,
+                            "category": "full_liquidation", "clOrdId": "", "fee": self.fills[-1]["fee"],
+                            "feeCcy": "USDT", "instId": inst, "instType": "SWAP", "ordId": ord_id,
+                            "ordType": "market", "posSide": pos_side, "reduceOnly": "true",
+                            "side": side, "state": "filled", "sz": str(abs(held)),
+                            "tdMode": "isolated", "uTime": ts})  # fmt: skip
+        return ord_id
 
     def fire(self, algo_cl_ord_id: str, price: str) -> None:
         """The exchange triggers a stop-loss/take-profit at `price` (the mark): it places a
