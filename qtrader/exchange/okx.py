@@ -46,6 +46,7 @@ from qtrader.domain.market import MarketRules
 from qtrader.domain.numbers import plain
 from qtrader.domain.okx_ids import BadClientId, okx_client_id, qtrader_client_id
 from qtrader.domain.orders import OrderStatus
+from qtrader.domain.protection import Kind, Resting
 from qtrader.errors import ConfigError
 from qtrader.exchange.binance import _replace_hosts, _truncate
 from qtrader.exchange.okx_errors import OkxClockSkew, OkxRejected, translate
@@ -581,14 +582,16 @@ class OkxSwap:
             filled = _dec(raw.get("accFillSz"))
             avg = _dec(raw.get("avgPx")) or None
             exchange_id = raw.get("ordId")
+        cid = qtrader_client_id(okx_id) if okx_id else client_id
         return OrderReport(
-            client_order_id=qtrader_client_id(okx_id) if okx_id else client_id,
+            client_order_id=cid,
             exchange_order_id=str(exchange_id) if exchange_id else None,
             status=status,
             filled_qty=contracts_to_base(filled, spec) if spec and filled else Decimal(0),
             avg_price=avg,
             raw=raw,
             symbol=symbol,
+            resting=_resting(raw, cid, symbol, spec) if algo else None,
         )
 
     def _td_mode(self, request: OrderRequest) -> str:
@@ -649,6 +652,29 @@ class OkxSwap:
             return call()
         except ccxt.BaseError as exc:
             raise translate(exc) from None
+
+
+def _resting(
+    raw: dict[str, Any], cid: str, symbol: str | None, spec: ContractSpec | None
+) -> Resting:
+    """An algo order as the protection rules see it: a stop (slTriggerPx) or a target
+    (tpTriggerPx) in base quantities; a whole-position one (closeFraction 1) covers any size.
+    An OCO carries both legs and is taken for its stop, the leg that must never be missing."""
+    stop, target = raw.get("slTriggerPx") or "", raw.get("tpTriggerPx") or ""
+    kind = Kind.STOP if stop else Kind.TARGET if target else Kind.OTHER
+    whole = str(raw.get("closeFraction")) == "1"
+    size = _dec(raw.get("sz"))
+    return Resting(
+        client_order_id=cid,
+        exchange_order_id=str(raw.get("algoId") or ""),
+        symbol=symbol or "",
+        side=str(raw.get("side", "")).upper(),
+        position_side=POS_SIDES.get(str(raw.get("posSide") or "net"), "BOTH"),
+        kind=kind,
+        qty=None if whole else (contracts_to_base(size, spec) if spec and size else Decimal(0)),
+        trigger=_dec(stop or target) or None,
+        reduce_only=whole or str(raw.get("reduceOnly")).lower() == "true",
+    )
 
 
 def _bill_amounts(bill: dict[str, Any]) -> list[tuple[str, Decimal]]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from qtrader.domain.market import MarketRules
 from qtrader.domain.orders import OrderStatus, with_fix
+from qtrader.domain.protection import Resting
 from qtrader.errors import QtraderError
 
 
@@ -54,6 +55,9 @@ class OrderReport:
     avg_price: Decimal | None
     raw: dict[str, Any] = field(default_factory=dict)
     symbol: str | None = None
+    # a conditional order as the protection rules see it, when the adapter's raw answer is
+    # not Binance's shape (OKX: sizes in contracts, its own field names); None: read `raw`
+    resting: Resting | None = None
 
 
 @dataclass(frozen=True)

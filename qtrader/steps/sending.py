@@ -60,6 +60,8 @@ def look_up(exchange: Exchange, symbol: str, cid: str, conditional: bool) -> Loo
 
 def resting_order(order: OrderReport) -> Resting:
     """A conditional order from the exchange's book, as the protection rules see it."""
+    if order.resting is not None:
+        return order.resting
     return resting_from_raw(order.client_order_id, order.exchange_order_id, order.symbol, order.raw)
 
 
