@@ -347,3 +347,23 @@ def test_close_all_closes_every_position_cancels_every_order_and_algo_and_is_fla
     assert code == 3  # halted until resume
     code, doc = invoke_json("--testnet", "close-all", "--yes")  # flat already: safe again
     assert code == 0
+
+
+# --- secrets and the journal ---------------------------------------------------------------
+
+
+def test_the_passphrase_never_reaches_the_database_and_the_journal_joins_orders(okx, db_path):
+    pull(BUY)
+    assert execute()[0] == 0
+    reconcile()
+    dump = json.dumps(query(db_path, "SELECT * FROM exchange_calls"), default=str)
+    dump += json.dumps(query(db_path, "SELECT * FROM orders"), default=str)
+    dump += json.dumps(query(db_path, "SELECT * FROM runs"), default=str)
+    for secret in ("Pass-phrase-42", "okx-secret-fedcba9876543210", "okx-key-0123456789abcdef"):
+        assert secret not in dump
+    assert b"Pass-phrase-42" not in db_path.read_bytes()
+    joined = query(db_path, "SELECT o.role, c.path FROM exchange_calls c JOIN orders o "
+                            "ON o.client_order_id = c.client_order_id AND c.method = 'POST' "
+                            "ORDER BY c.call_id")  # fmt: skip
+    assert joined == [("entry", "/api/v5/trade/order"), ("stop_loss", "/api/v5/trade/order-algo"),
+                      ("take_profit", "/api/v5/trade/order-algo")]  # fmt: skip

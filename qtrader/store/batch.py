@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from qtrader.clock import from_ms, utcnow
+from qtrader.domain.okx_ids import qtrader_client_id
 from qtrader.store.db import Store
 
 ORDER_COLUMNS = (
@@ -52,7 +53,21 @@ _CALL_COLUMNS = (
     "ms",
     "unhealthy",
 )
-_CLIENT_ID_PARAMS = ("newClientOrderId", "clientAlgoId", "origClientOrderId")
+# Binance's, then OKX's (sent without hyphens: stored as qtrader's id, to join with orders)
+_CLIENT_ID_PARAMS = (
+    "newClientOrderId",
+    "clientAlgoId",
+    "origClientOrderId",
+    "clOrdId",
+    "algoClOrdId",
+)
+
+
+def _client_id(params: Any) -> str | None:
+    if not isinstance(params, dict):
+        return None
+    cid = next((params[k] for k in _CLIENT_ID_PARAMS if params.get(k)), None)
+    return qtrader_client_id(str(cid)) if cid is not None else None
 
 
 class WriteBatch:
@@ -120,7 +135,7 @@ class WriteBatch:
                     call["method"],
                     call["path"],
                     json.dumps(params),
-                    next((params[k] for k in _CLIENT_ID_PARAMS if k in params), None),
+                    _client_id(params),
                     json.dumps(response, default=str) if response is not None else None,
                     call.get("error"),
                     call.get("ms"),
