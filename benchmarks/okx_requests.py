@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,12 @@ def exchanges() -> dict[str, tuple[Any, dict[str, str]]]:
     from tests.binance_fake import FakeBinance
     from tests.okx_fake import FakeOkx
 
+    key, secret = "bench-key-000000", "bench-secret-000000"
     found: dict[str, tuple[Any, dict[str, str]]] = {
         "binanceusdm": (lambda: FakeBinance(wallet="10000000"),
-                        {"BINANCE_API_KEY": "bench-key-000000", "BINANCE_API_SECRET": "bench-secret-000000"}),
-        "okx": (lambda: FakeOkx(wallet=__import__("decimal").Decimal("10000000")),
-                {"OKX_API_KEY": "bench-key-000000", "OKX_API_SECRET": "bench-secret-000000",
-                 "OKX_API_PASSPHRASE": "bench-pass-000"}),
+                        {"BINANCE_API_KEY": key, "BINANCE_API_SECRET": secret}),
+        "okx": (lambda: FakeOkx(wallet=Decimal("10000000")),
+                {"OKX_API_KEY": key, "OKX_API_SECRET": secret, "OKX_API_PASSPHRASE": "bench-pass-0"}),
     }  # fmt: skip
     try:
         from tests.bybit_fake import FakeBybit  # the Bybit adapter's stand-in, when present
@@ -95,8 +96,11 @@ def measure(name: str, factory: Any, env: dict[str, str], n: int, small: int) ->
             fake.sent.clear()
             result = runner.invoke(app, [*base, "--testnet", "--json", "execute"])
             doc = json.loads(result.stdout)
-            runs[prefix] = {"executed": doc["counts"].get("executed", 0), "requests": len(fake.sent),
-                            "by_path": Counter(f"{s.method} {s.path}" for s in fake.sent)}  # fmt: skip
+            runs[prefix] = {
+                "executed": doc["counts"].get("executed", 0),
+                "requests": len(fake.sent),
+                "by_path": Counter(f"{s.method} {s.path}" for s in fake.sent),
+            }
         runner.invoke(app, [*base, "--testnet", "reconcile"])
         fake.sent.clear()
         runner.invoke(app, [*base, "--testnet", "reconcile"])
