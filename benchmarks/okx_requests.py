@@ -58,8 +58,9 @@ def exchanges() -> dict[str, tuple[Any, dict[str, str]]]:
     found: dict[str, tuple[Any, dict[str, str]]] = {
         "binanceusdm": (lambda: FakeBinance(wallet="10000000"),
                         {"BINANCE_API_KEY": key, "BINANCE_API_SECRET": secret}),
-        "okx": (lambda: FakeOkx(wallet=Decimal("10000000")),
-                {"OKX_API_KEY": key, "OKX_API_SECRET": secret, "OKX_API_PASSPHRASE": "bench-pass-0"}),
+        "okx": (lambda: FakeOkx(wallet=Decimal(10**7)),
+                {"OKX_API_KEY": key, "OKX_API_SECRET": secret,
+                 "OKX_API_PASSPHRASE": "bench-pw-0"}),
     }  # fmt: skip
     try:
         from tests.bybit_fake import FakeBybit  # the Bybit adapter's stand-in, when present
