@@ -367,3 +367,75 @@ def test_the_passphrase_never_reaches_the_database_and_the_journal_joins_orders(
                             "ORDER BY c.call_id")  # fmt: skip
     assert joined == [("entry", "/api/v5/trade/order"), ("stop_loss", "/api/v5/trade/order-algo"),
                       ("take_profit", "/api/v5/trade/order-algo")]  # fmt: skip
+
+
+# --- OKX's refusals, understood by the steps -------------------------------------------------
+
+
+def algo_refusal(code: str, msg: str) -> dict:
+    return {"code": "1", "msg": "", "data": [{"algoClOrdId": "", "algoId": "", "sCode": code,
+                                              "sMsg": msg}]}  # fmt: skip
+
+
+def order_refusal(code: str, msg: str) -> dict:
+    return {"code": "1", "msg": "", "data": [{"clOrdId": "", "ordId": "", "sCode": code,
+                                              "sMsg": msg}]}  # fmt: skip
+
+
+def test_a_replacement_stop_already_crossed_closes_the_position_as_crossed(okx, db_path):
+    pull(BUY)
+    assert execute()[0] == 0
+    okx.algo(okx_id("t-buy-1", Role.STOP_LOSS))["state"] = "canceled"  # someone cancelled it
+    okx.fail_next("/api/v5/trade/order-algo", "POST",
+                  algo_refusal("51280", "SL trigger price must be lower than the last price"))  # fmt: skip
+    reconcile()
+    assert okx.contracts(BTC) == 0
+    events = [e for (e,) in query(db_path, "SELECT kind FROM events")]
+    assert "stop_crossed_closed" in events
+
+
+def test_a_watchdog_close_answered_nothing_to_reduce_means_already_flat(okx, db_path):
+    pull(BUY)
+    assert execute()[0] == 0
+    okx.algo(okx_id("t-buy-1", Role.STOP_LOSS))["state"] = "canceled"
+    okx.marks[BTC] = "48000"  # through the stop: the watchdog closes
+    okx.fail_next("/api/v5/trade/order", "POST",
+                  order_refusal("51169", "Order failed because you don't have any positions in "
+                                         "this direction for this contract to reduce or close."))  # fmt: skip
+    reconcile()
+    rows = query(
+        db_path, "SELECT kind, severity, detail FROM events WHERE kind = 'stop_crossed_closed'"
+    )
+    assert rows and "already flat" in rows[0][2] and rows[0][1] != "critical"
+
+
+def test_a_close_signal_on_a_position_gone_meanwhile_is_skipped_not_failed(okx, db_path):
+    pull(BUY)
+    assert execute()[0] == 0
+    pull({"intent_id": "t-close-1", "symbol": "BTCUSDT", "side": "CLOSE", "confidence": 0.9})
+    okx.fail_next("/api/v5/trade/order", "POST",
+                  order_refusal("51169", "Order failed because you don't have any positions in "
+                                         "this direction for this contract to reduce or close."))  # fmt: skip
+    code, doc = execute()
+    closing = next(s for s in doc["signals"] if s["signal_id"] == "t-close-1")
+    assert closing["status"] == "skipped" and "already flat" in closing["reason"]
+    assert code == 0
+
+
+def test_an_algo_id_okx_already_has_is_looked_up_not_taken_as_a_refused_stop(okx, db_path):
+    pull(BUY)
+    # the stop landed but its answer said "algoClOrdId already exists" (a resend of an earlier copy)
+    real = okx.routes[("POST", "/api/v5/trade/order-algo")]
+
+    def duplicate_after_accept(q, body):
+        answer = real(q, body)  # OKX took it ...
+        if body.get("slTriggerPx"):  # ... and the stop's answer says its id is in use
+            return 200, {}, json.dumps(algo_refusal("51065", "algoClOrdId already exists."))
+        return answer
+
+    okx.routes[("POST", "/api/v5/trade/order-algo")] = duplicate_after_accept
+    code, doc = execute()
+    assert code == 0, json.dumps(doc, default=str)[:2000]
+    assert doc["signals"][0]["status"] == "executed"
+    assert okx.contracts(BTC) == D("0.85")  # not closed: the stop is there
+    assert len(live_stops(okx)) == 1
