@@ -21,7 +21,7 @@ SECRET_ENV_VARS = (
     "QTRADER_WEBHOOK_URL",
     "REDIS_PASSWORD",
 )
-_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY)", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|API_KEY|PRIVATE_KEY)", re.I)
 _SECRET_QUERY_KEYS = re.compile(r"(secret|token|password|passwd|key|signature|auth)", re.I)
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 _SECRET_QUERY_VALUE = re.compile(

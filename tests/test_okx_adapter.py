@@ -537,3 +537,10 @@ def test_the_rate_limiter_is_on_in_production():
     ex = OkxSwap("testnet", KEY, SECRET, PASSPHRASE)
     assert ex.client.enableRateLimit is True
     assert ex.client.qt_limits.sleep is time.sleep
+
+
+def test_the_okx_passphrase_is_masked_like_a_secret():
+    from qtrader.secrets import mask
+
+    env = {"OKX_API_PASSPHRASE": PASSPHRASE, "QTRADER_API_PASSPHRASE": "another-phrase"}
+    assert mask(f"header {PASSPHRASE} and another-phrase", env) == "header *** and ***"
