@@ -333,7 +333,7 @@ def test_margin_mode_sends_nothing_and_leverage_is_set_per_instrument_and_mode(o
     sent = len(fake.sent)
     ex.set_margin_mode("BTCUSDT", "cross")
     assert len(fake.sent) == sent  # OKX: tdMode travels on every order instead
-    ex.set_leverage("BTCUSDT", 3)
+    ex.set_leverage("BTCUSDT", 3)  # cross: one leverage for the instrument, no mode read
     assert fake.sent[-1].body == {"instId": "BTC-USDT-SWAP", "lever": "3", "mgnMode": "cross"}
     ex.place_order(entry())
     assert fake.order_posts()[-1].body["tdMode"] == "cross"
@@ -345,9 +345,8 @@ def test_hedge_mode_is_read_from_the_account_config_and_isolated_legs_get_their_
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake = FakeOkx(pos_mode="long_short_mode").install(mock)
         ex = open_adapter(mock, fake)
-        assert ex.hedge_mode() is True
-        ex.refreshed_hedge_mode = True
-        ex.set_leverage("ETHUSDT", 2)
+        ex.set_leverage("ETHUSDT", 2)  # reads the position mode first: long/short
+        assert fake.calls("/api/v5/account/config", "GET")
         bodies = [s.body for s in fake.calls("/api/v5/account/set-leverage", "POST")]
         assert [b["posSide"] for b in bodies] == ["long", "short"]
 

@@ -209,7 +209,8 @@ class OkxSwap:
         self._specs: dict[str, ContractSpec] = {}  # qtrader symbol → contract spec
         self._symbols: dict[str, str] = {}  # instId → qtrader symbol
         self._position_modes: dict[tuple[str, str], str] = {}  # (symbol, side) → mgnMode
-        self.refreshed_hedge_mode: bool | None = None
+        self.refreshed_hedge_mode: bool | None = None  # Binance's -4061 re-read; unused here
+        self._hedge: bool | None = None  # the position mode as last read (account/config)
 
     # --- markets and account -------------------------------------------------------------
 
@@ -261,7 +262,8 @@ class OkxSwap:
 
     def hedge_mode(self) -> bool:
         config = self._data(self._read(self.client.privateGetAccountConfig))
-        return bool(config) and config[0].get("posMode") == "long_short_mode"
+        self._hedge = bool(config) and config[0].get("posMode") == "long_short_mode"
+        return self._hedge
 
     def account(self) -> Account:
         balance = self._data(
@@ -336,8 +338,10 @@ class OkxSwap:
         """Leverage per instrument and margin mode; hedge mode's isolated legs each have one."""
         inst = self._inst(symbol)
         legs: list[str | None] = [None]
-        if self.margin_mode == "isolated" and self.refreshed_hedge_mode:
-            legs = ["long", "short"]
+        if self.margin_mode == "isolated" and (
+            self._hedge if self._hedge is not None else self.hedge_mode()
+        ):
+            legs = ["long", "short"]  # long/short mode: each isolated leg has its leverage
         for leg in legs:
             body: dict[str, Any] = {
                 "instId": inst,
