@@ -543,3 +543,47 @@ def test_the_okx_passphrase_is_masked_like_a_secret():
 
     env = {"OKX_API_PASSPHRASE": PASSPHRASE, "QTRADER_API_PASSPHRASE": "another-phrase"}
     assert mask(f"header {PASSPHRASE} and another-phrase", env) == "header *** and ***"
+
+
+def test_algo_orders_on_the_book_are_recognised_as_stop_and_target_in_base(okx):
+    from qtrader.domain.protection import Kind
+
+    ex, fake = okx
+    ex.place_order(entry())
+    ex.place_order(protective("stop_loss", "49000"))
+    ex.place_order(protective("take_profit", "52000"))
+    book = {o.client_order_id: o.resting for o in ex.open_orders(None, conditional=True)}
+    stop, target = book["qt-0123456789abcdef01234567-sl"], book["qt-0123456789abcdef01234567-tp"]
+    assert (stop.kind, stop.qty, stop.trigger, stop.side, stop.reduces) == (
+        Kind.STOP,
+        D("0.0157"),
+        D("49000"),
+        "SELL",
+        True,
+    )
+    assert (target.kind, target.trigger, target.position_side) == (Kind.TARGET, D("52000"), "BOTH")
+    assert stop.symbol == "BTCUSDT" and stop.exchange_order_id == fake.algos[0]["algoId"]
+
+
+def test_a_whole_position_oco_made_by_hand_covers_any_size(okx):
+    ex, fake = okx
+    fake.position("BTC-USDT-SWAP", "3")
+    fake.routes[("POST", "/api/v5/trade/order-algo")]({}, {
+        "instId": "BTC-USDT-SWAP", "tdMode": "isolated", "side": "sell", "ordType": "oco",
+        "closeFraction": "1", "slTriggerPx": "45000", "tpTriggerPx": "55000", "algoClOrdId": "byhand1",
+        "slOrdPx": "-1", "tpOrdPx": "-1"})  # fmt: skip
+    (order,) = ex.open_orders("BTCUSDT", conditional=True)
+    assert (
+        order.resting.qty is None and order.resting.trigger == D("45000") and order.resting.reduces
+    )
+
+
+def test_liquidations_are_recognised_from_order_history(okx):
+    ex, fake = okx
+    ex.place_order(entry())
+    ord_id = fake.liquidate("BTC-USDT-SWAP", "34000")
+    assert ex.liquidation_order_ids("BTCUSDT", since_ms=0) == {ord_id}
+    kinds = [
+        (r.income_type, r.amount < 0) for r in ex.income() if r.ts_ms >= int(fake.bills[-1]["ts"])
+    ]
+    assert ("REALIZED_PNL", True) in kinds and ("COMMISSION", True) in kinds
