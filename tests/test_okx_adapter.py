@@ -587,3 +587,13 @@ def test_liquidations_are_recognised_from_order_history(okx):
         (r.income_type, r.amount < 0) for r in ex.income() if r.ts_ms >= int(fake.bills[-1]["ts"])
     ]
     assert ("REALIZED_PNL", True) in kinds and ("COMMISSION", True) in kinds
+
+
+@pytest.mark.parametrize("level,ok,name", [("1", False, "Spot mode"), ("2", True, "Spot and futures mode"),
+                                           ("3", True, "Multi-currency margin")])  # fmt: skip
+def test_the_account_mode_says_whether_swaps_can_trade(okx, level, ok, name):
+    ex, fake = okx
+    real = fake.routes[("GET", "/api/v5/account/config")]
+    fake.routes[("GET", "/api/v5/account/config")] = lambda q, b: {
+        **real(q, b), "data": [{**real(q, b)["data"][0], "acctLv": level}]}  # fmt: skip
+    assert ex.account_mode() == (ok, name)

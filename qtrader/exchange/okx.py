@@ -87,6 +87,8 @@ ALGO_STATES = {
     "order_failed": OrderStatus.REJECTED,  # triggered, but its order failed: no stop
     "partially_failed": OrderStatus.REJECTED,
 }
+ACCOUNT_MODES = {"1": "Spot mode", "2": "Spot and futures mode", "3": "Multi-currency margin",
+                 "4": "Portfolio margin"}  # fmt: skip
 LIQUIDATION_CATEGORIES = {"full_liquidation", "partial_liquidation", "adl", "delivery"}
 POS_SIDES = {"net": "BOTH", "long": "LONG", "short": "SHORT"}
 TRADE_BILLS = {"2", "5", "9"}  # trade, liquidation, ADL
@@ -255,6 +257,15 @@ class OkxSwap:
             "perm": perm,
             "acctLv": first.get("acctLv"),
         }
+
+    def account_mode(self) -> tuple[bool, str]:
+        """OKX's account mode (`acctLv`): swaps need "Spot and futures" (2) or a margin mode
+        above it; the simple "Spot mode" (1) cannot trade them (51010)."""
+        config = self._data(self._read(self.client.privateGetAccountConfig))
+        level = str(config[0].get("acctLv")) if config else ""
+        self._hedge = bool(config) and config[0].get("posMode") == "long_short_mode"
+        name = ACCOUNT_MODES.get(level, f"acctLv {level or '?'}")
+        return level in ("2", "3", "4"), name
 
     def sync_clock(self) -> int:
         """Server time offset in ms; ccxt signs every request with the corrected time."""
