@@ -132,8 +132,17 @@ GLOBAL_OPTIONS = (
         "Seconds to wait for another run's DuckDB lock, then exit 4.",
         "QTRADER_LOCK_TIMEOUT",
     ),
+    GlobalOption(
+        "exchange",
+        ("--exchange",),
+        str | None,
+        None,
+        "Exchange: binanceusdm | bybit | okx [default: binanceusdm; QTRADER_EXCHANGE_NAME].",
+    ),
     GlobalOption("paper", ("--paper",), bool, False, "Paper mode, simulated [default]."),
-    GlobalOption("testnet", ("--testnet",), bool, False, "Binance demo trading (demo-fapi)."),
+    GlobalOption(
+        "testnet", ("--testnet",), bool, False, "The exchange's demo trading (not its testnet)."
+    ),
     GlobalOption("live", ("--live",), bool, False, "Mainnet, real money; needs --yes-live."),
     GlobalOption(
         "yes_live", ("--yes-live",), bool, False, "Confirm --live (or QTRADER_LIVE_CONFIRM=yes)."
@@ -252,6 +261,7 @@ def _run(
         config=options["config"],
         profile=options["profile"],
         mode=_mode(options),
+        exchange=options["exchange"],
         yes_live=bool(options["yes_live"]),
         as_json=bool(options["json"]),
         log_level=level.value if isinstance(level, LogLevel) else str(level),

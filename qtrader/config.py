@@ -20,6 +20,7 @@ from typing import Any
 from qtrader.errors import ConfigError
 
 MODES = ("paper", "testnet", "live")
+EXCHANGES = ("binanceusdm", "bybit", "okx")  # ccxt ids; USDT-margined perpetuals on each
 DEFAULT_CONFIG_FILE = "qtrader.toml"
 DEFAULT_DB = "data/qtrader.duckdb"
 
@@ -30,7 +31,11 @@ def setting(default: Any, help: str, **rules: Any) -> Any:
 
 @dataclass(frozen=True)
 class ExchangeSettings:
-    name: str = setting("binanceusdm", "ccxt exchange id", choices=("binanceusdm",))
+    name: str = setting(
+        "binanceusdm",
+        "exchange: binanceusdm | bybit | okx (USDT perpetuals; also --exchange)",
+        choices=EXCHANGES,
+    )
     mode: str = setting(
         "paper", "paper | testnet | live (live also needs confirmation)", choices=MODES
     )
@@ -284,6 +289,7 @@ OTHER_ENV = {
     "QTRADER_API_URL": "short form of QTRADER_EXCHANGE_API_URL",
     "QTRADER_API_KEY": "exchange API key (secret)",
     "QTRADER_API_SECRET": "exchange API secret (secret)",
+    "QTRADER_API_PASSPHRASE": "exchange API passphrase, OKX (secret)",
     "QTRADER_LIVE_CONFIRM": "yes = confirm --live",
     "QTRADER_LOG_LEVEL": "log level",
     "QTRADER_LOG_FILE": "also write JSON-lines logs here (rotated)",
@@ -308,6 +314,7 @@ class SettingsRequest:
     config: str | None = None
     profile: str | None = None
     mode: str | None = None
+    exchange: str | None = None  # --exchange
 
 
 def load_settings(request: SettingsRequest, environ: dict[str, str] | None = None) -> Settings:
@@ -337,6 +344,9 @@ def load_settings(request: SettingsRequest, environ: dict[str, str] | None = Non
     if request.mode:
         raw["exchange"]["mode"] = (request.mode, f"--{request.mode}")
         origins["exchange.mode"] = ("flag", f"--{request.mode}")
+    if request.exchange:
+        raw["exchange"]["name"] = (request.exchange, "--exchange")
+        origins["exchange.name"] = ("flag", "--exchange")
 
     sections = {name: _build_section(cls, raw[name]) for name, cls in SECTIONS.items()}
     return Settings(

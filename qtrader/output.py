@@ -11,7 +11,8 @@ from typing import Any, TextIO
 from qtrader.domain.numbers import plain
 from qtrader.errors import ExitCode
 
-MODE_LABELS = {"paper": "PAPER", "testnet": "TESTNET (Binance demo trading)", "live": "LIVE"}
+MODE_LABELS = {"paper": "PAPER", "testnet": "TESTNET", "live": "LIVE"}
+EXCHANGE_LABELS = {"binanceusdm": "Binance", "bybit": "Bybit", "okx": "OKX"}
 
 
 @dataclass
@@ -33,8 +34,15 @@ class Result:
     summary: dict[str, Any] | None = None  # kept in runs.summary (small: counts, not lists)
 
 
-def mode_label(mode: str | None) -> str:
-    return MODE_LABELS.get(mode or "", str(mode).upper())
+def mode_label(mode: str | None, exchange: str | None = "binanceusdm") -> str:
+    """`TESTNET (Bybit demo trading)`, `LIVE (Binance)`, `PAPER`: the mode, with the exchange."""
+    label = MODE_LABELS.get(mode or "", str(mode).upper())
+    venue = EXCHANGE_LABELS.get(exchange or "", exchange)
+    if mode == "testnet" and venue:
+        return f"{label} ({venue} demo trading)"
+    if mode == "live" and venue:
+        return f"{label} ({venue})"
+    return label
 
 
 def render(result: Result, header: dict[str, Any], as_json: bool, out: TextIO) -> None:
@@ -49,7 +57,8 @@ def render(result: Result, header: dict[str, Any], as_json: bool, out: TextIO) -
         document.update(result.data)
         out.write(json.dumps(document, default=_json_default, ensure_ascii=False) + "\n")
         return
-    parts = [f"qtrader {header['command']}", f"mode {mode_label(header.get('mode'))}"]
+    label = mode_label(header.get("mode"), header.get("exchange_name"))
+    parts = [f"qtrader {header['command']}", f"mode {label}"]
     if header.get("run_id") is not None:
         parts.append(f"run {header['run_id']}")
     out.write(" · ".join(parts) + "\n")

@@ -20,7 +20,7 @@ from loguru import logger
 
 from qtrader.clock import market_clock
 from qtrader.config import SettingsRequest, load_settings
-from qtrader.errors import DatabaseBusy, QtraderError, exit_code_for
+from qtrader.errors import ConfigError, DatabaseBusy, QtraderError, exit_code_for
 from qtrader.exchange import market_now
 from qtrader.logs import bind_run, setup_logging
 from qtrader.output import Result, render, render_error
@@ -30,7 +30,7 @@ from qtrader.store import Store, open_store
 from qtrader.store.actor_lock import ACTORS, actor_lock
 from qtrader.store.db import open_sandbox
 from qtrader.store.recovery import open_memory
-from qtrader.store.runs import finish_run, set_run_mode, start_run
+from qtrader.store.runs import finish_run, other_exchange, set_run_mode, start_run
 
 INTERRUPTED = 130
 EMERGENCY_WAIT_S = 5.0  # close-all's longest wait for the file or another run before acting
@@ -48,6 +48,7 @@ class Invocation:
     config: str | None = None
     profile: str | None = None
     mode: str | None = None
+    exchange: str | None = None  # --exchange
     yes_live: bool = False
     as_json: bool = False
     log_level: str = "info"
@@ -107,12 +108,16 @@ def _alert_busy(invocation: Invocation, busy: DatabaseBusy) -> None:
         from qtrader.alerts import alert_database_busy
         from qtrader.clock import wall_utcnow
 
-        settings = load_settings(
-            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
-        )
+        settings = load_settings(_settings_request(invocation))
         alert_database_busy(settings, mask(str(busy)), invocation.db, wall_utcnow())
     except Exception as exc:  # an alert must never change the run's outcome
         logger.warning("busy alert skipped: {}", mask(str(exc)))
+
+
+def _settings_request(invocation: Invocation) -> SettingsRequest:
+    return SettingsRequest(
+        invocation.config, invocation.profile, invocation.mode, invocation.exchange
+    )
 
 
 def _first_wait(invocation: Invocation) -> float:
@@ -128,9 +133,7 @@ def _acts_without_db(invocation: Invocation) -> bool:
     if not invocation.acts_without_db:
         return False
     try:
-        settings = load_settings(
-            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
-        )
+        settings = load_settings(_settings_request(invocation))
     except QtraderError:
         return False
     return settings.mode != "paper"
@@ -171,12 +174,13 @@ def _run_recorded(
     settings = None
     context = None
     try:
-        settings = load_settings(
-            SettingsRequest(invocation.config, invocation.profile, invocation.mode)
-        )
+        settings = load_settings(_settings_request(invocation))
         header["mode"] = settings.mode
+        header["exchange_name"] = settings.exchange.name
+        store.exchange = settings.exchange.name
         if recorded:
-            set_run_mode(store, run_id, settings.mode)
+            set_run_mode(store, run_id, settings.mode, settings.exchange.name)
+        _one_exchange_per_mode(store, settings.mode, settings.exchange.name)
         bind_run(run_id, settings.mode)
         context = RunContext(
             settings=settings, store=store, run_id=run_id, yes_live=invocation.yes_live
@@ -201,6 +205,19 @@ def _run_recorded(
     if error:
         sys.stderr.write(f"error: {error}\n")
     return int(result.exit_code)
+
+
+def _one_exchange_per_mode(store: Store, mode: str, exchange: str) -> None:
+    """Positions, fills and caches of one mode come from one exchange: a file that holds
+    another exchange's testnet or live records is refused (it would mix their ledgers)."""
+    if mode == "paper":
+        return
+    other = other_exchange(store, mode, exchange)
+    if other is not None:
+        raise ConfigError(
+            f"this database holds {mode} records of {other}; qtrader keeps one exchange per "
+            f"mode in a file: use another --db for {exchange} (or --exchange {other})"
+        )
 
 
 def _assess_exchange(context: RunContext | None) -> None:

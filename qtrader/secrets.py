@@ -17,11 +17,19 @@ SECRET_ENV_VARS = (
     "BINANCE_API_SECRET",
     "QTRADER_API_KEY",
     "QTRADER_API_SECRET",
+    "QTRADER_API_PASSPHRASE",
+    "BYBIT_API_KEY",
+    "BYBIT_API_SECRET",
+    "OKX_API_KEY",
+    "OKX_API_SECRET",
+    "OKX_API_PASSPHRASE",
     "QTRADER_TELEGRAM_TOKEN",
     "QTRADER_WEBHOOK_URL",
     "REDIS_PASSWORD",
 )
-_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|API_KEY|PRIVATE_KEY)", re.I)
+_SECRET_NAME = re.compile(
+    r"(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|API_KEY|PRIVATE_KEY)", re.IGNORECASE
+)
 _SECRET_QUERY_KEYS = re.compile(r"(secret|token|password|passwd|key|signature|auth)", re.I)
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 _SECRET_QUERY_VALUE = re.compile(

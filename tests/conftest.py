@@ -18,7 +18,18 @@ from qtrader.cli import app
 from qtrader.config import SEED_ENV
 
 runner = CliRunner()
-KEY_VARS = ("BINANCE_API_KEY", "BINANCE_API_SECRET", "TESTNET", "PAPER_TRADING", *SEED_ENV)
+KEY_VARS = (
+    "BINANCE_API_KEY",
+    "BINANCE_API_SECRET",
+    "BYBIT_API_KEY",
+    "BYBIT_API_SECRET",
+    "OKX_API_KEY",
+    "OKX_API_SECRET",
+    "OKX_API_PASSPHRASE",
+    "TESTNET",
+    "PAPER_TRADING",
+    *SEED_ENV,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +77,26 @@ def exchange_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BINANCE_API_KEY", TEST_API_KEY)
     monkeypatch.setenv("BINANCE_API_SECRET", TEST_API_SECRET)
     monkeypatch.setenv("QTRADER_EXCHANGE_RETRY_WAIT_S", "0")
+
+
+@pytest.fixture
+def bybit_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bybit demo-trading style keys, Bybit chosen, and no back-off waits."""
+    monkeypatch.setenv("BYBIT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("BYBIT_API_SECRET", TEST_API_SECRET)
+    monkeypatch.setenv("QTRADER_EXCHANGE_NAME", "bybit")
+    monkeypatch.setenv("QTRADER_EXCHANGE_RETRY_WAIT_S", "0")
+
+
+@pytest.fixture
+def bybit():
+    """The Bybit v5 stand-in (tests/bybit_fake.py) behind `responses`."""
+    import responses
+
+    from tests.bybit_fake import FakeBybit
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeBybit().install(mock)
 
 
 @pytest.fixture

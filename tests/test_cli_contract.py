@@ -75,8 +75,8 @@ def test_internal_error_is_one_masked_line_and_debug_shows_the_traceback(monkeyp
 def test_json_errors_are_still_one_document(tmp_path):
     code, doc = invoke_json("pull-signals", "--from", "missing.jsonl")
     assert code == 2
-    assert doc == {"command": "pull-signals", "mode": "paper", "run_id": 1, "ok": False,
-                   "exit_code": 2, "error": doc["error"]}  # fmt: skip
+    assert doc == {"command": "pull-signals", "mode": "paper", "exchange_name": "binanceusdm",
+                   "run_id": 1, "ok": False, "exit_code": 2, "error": doc["error"]}  # fmt: skip
 
 
 def test_keys_never_reach_logs_the_database_or_errors(tmp_path, db_path, monkeypatch):

@@ -40,10 +40,10 @@ def random_ledger(seed: int) -> tuple[list[tuple], list[tuple]]:
 def store_fills(store, fills, funding) -> None:
     for tid, oid, side, leg, qty, price, fee, pnl, ts in fills:
         store.execute("INSERT INTO fills VALUES ('live', 'BTCUSDT', ?, ?, NULL, ?, ?, ?, ?, ?, 'USDT', ?, "
-                      "false, ?, '{}')", [tid, oid, side, leg, qty, price, fee, pnl, ts])  # fmt: skip
+                      "false, ?, '{}', 'binanceusdm')", [tid, oid, side, leg, qty, price, fee, pnl, ts])  # fmt: skip
     for tran, amount, ts in funding:
         store.execute("INSERT INTO income VALUES ('live', ?, 'FUNDING_FEE', 'BTCUSDT', ?, 'USDT', NULL, ?, "
-                      "'{}')", [tran, amount, ts])  # fmt: skip
+                      "'{}', 'binanceusdm')", [tran, amount, ts])  # fmt: skip
 
 
 @pytest.mark.parametrize("seed", range(25))

@@ -21,7 +21,7 @@ from qtrader.domain.lifecycle import (
     next_entry_action,
 )
 from qtrader.domain.orders import OrderStatus as S
-from qtrader.domain.orders import Role
+from qtrader.domain.orders import Refusal, Role
 from qtrader.domain.protection import (
     Cancel,
     ClosePosition,
@@ -108,7 +108,7 @@ CLOSE_CASES = [
     ("flat after the close: cancel its protection", CloseSignal(Role.EXIT, FILLED, D(0)), CancelProtection()),
     ("12: part still open keeps its stop", CloseSignal(Role.EXIT, FILLED, D("0.004")),
      Finish("executed", "closed 0.008; 0.004 still open and still protected", failure=True)),
-    ("-2022: already flat", CloseSignal(Role.EXIT, OrderFacts(S.REJECTED, error_code=-2022), None),
+    ("-2022: already flat", CloseSignal(Role.EXIT, OrderFacts(S.REJECTED, error_code=-2022, refusal=Refusal.NOTHING_TO_REDUCE), None),
      Finish("skipped", "the position was already flat (-2022)")),
 ]  # fmt: skip
 

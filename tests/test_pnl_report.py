@@ -39,9 +39,9 @@ def seed_trades(db) -> None:
     for n, (q, pnl, fee) in enumerate([("0.01", "2.5", "0.45"), ("0.01", "2.5", "0.45")]):
         store.execute(
             "INSERT INTO fills VALUES ('testnet', 'BTCUSDT', ?, '1', NULL, 'BUY', 'BOTH', ?, 51750, ?, "
-            "'USDT', ?, false, ?, '{}')", [f"t{n}", q, fee, pnl, DAY + timedelta(days=4, hours=n)])  # fmt: skip
+            "'USDT', ?, false, ?, '{}', 'binanceusdm')", [f"t{n}", q, fee, pnl, DAY + timedelta(days=4, hours=n)])  # fmt: skip
     store.execute("INSERT INTO income VALUES ('testnet', '1', 'FUNDING_FEE', 'BTCUSDT', -0.1, 'USDT', "
-                  "NULL, ?, '{}')", [DAY + timedelta(days=4, hours=8)])  # fmt: skip
+                  "NULL, ?, '{}', 'binanceusdm')", [DAY + timedelta(days=4, hours=8)])  # fmt: skip
     store.close()
 
 
@@ -113,7 +113,7 @@ def test_equity_statistics_match_an_independent_implementation(db_path):
     store = open_store(str(db_path))
     for i, value in enumerate(series):  # two snapshots a day: the last one counts
         for hour, v in ((3, value * 0.99), (23, value)):
-            store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)",
+            store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')",
                           [DAY + timedelta(days=i, hours=hour), v, v])  # fmt: skip
     store.close()
     e = report()["equity"]
@@ -163,7 +163,8 @@ def test_csv_parquet_and_png_outputs(db_path, tmp_path):
     store = open_store(str(db_path))
     for i, v in enumerate(_equity_series(30, seed=3)):
         store.execute(
-            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)", [DAY + timedelta(days=i), v, v]
+            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')",
+            [DAY + timedelta(days=i), v, v],
         )
     store.close()
     png = tmp_path / "report" / "equity.png"
@@ -263,7 +264,8 @@ def test_statistics_that_need_more_data_say_so(db_path):
     store = open_store(str(db_path))
     for i, v in enumerate([10000, 10100, 10300]):  # rising: no drawdown; two daily returns
         store.execute(
-            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)", [DAY + timedelta(days=i), v, v]
+            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')",
+            [DAY + timedelta(days=i), v, v],
         )
     store.close()
     e = report()["equity"]

@@ -74,7 +74,7 @@ def test_execute_dry_run_writes_nothing_and_never_halts(binance, db_path, monkey
     invoke("status")
     day_start = datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     store = open_store(str(db_path))
-    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 10000, 0, 10000)",
+    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 10000, 0, 10000, 'binanceusdm')",
                   [day_start + timedelta(seconds=1)])  # fmt: skip
     store.close()
     pull(BUY)

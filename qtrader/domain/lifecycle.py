@@ -22,12 +22,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from qtrader.domain.orders import OrderStatus, Role, closing_side
+from qtrader.domain.orders import OrderStatus, Refusal, Role, closing_side
 from qtrader.domain.sizing import protection_is_valid
 
 MAX_SENDS = 3  # attempts per run for a request the exchange provably never acted on
 STILL_FILLING_LOOKUPS = 2  # a MARKET entry answered NEW is asked about this often per run
-REDUCE_ONLY_REJECTED = -2022  # Binance: the position is already flat (or smaller)
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,9 @@ class OrderFacts:
     cannot_tell: str | None = None  # the last lookup got no answer: why
     sends: int = 0  # POSTs this run
     never_sent: bool = False  # provably never reached the exchange (refused unprocessed)
-    error_code: int | None = None
+    error_code: int | None = None  # the exchange's own number (for people)
     error: str | None = None
+    refusal: Refusal | None = None  # what a rejection meant: the rules decide on this
 
     @property
     def in_flight(self) -> bool:
@@ -196,7 +196,7 @@ def _emergency_close_state(exit_: OrderFacts, grace_s: float) -> Action:
         return Finish(
             "executed", "stop-loss could not be placed; position closed at once", failure=True
         )
-    if exit_.error_code == REDUCE_ONLY_REJECTED:
+    if exit_.refusal is Refusal.NOTHING_TO_REDUCE:
         return Finish(
             "executed", "stop-loss could not be placed; the position was already flat", failure=True
         )
@@ -221,8 +221,9 @@ def next_close_action(signal: CloseSignal, grace_s: float) -> Action:
         if not signal.position_qty:
             return CancelProtection()
         return _closed(signal.role, exit_.filled_qty, signal.position_qty)
-    if exit_.error_code == REDUCE_ONLY_REJECTED:
-        return Finish("skipped", "the position was already flat (-2022)")
+    if exit_.refusal is Refusal.NOTHING_TO_REDUCE:
+        code = f" ({exit_.error_code})" if exit_.error_code is not None else ""
+        return Finish("skipped", f"the position was already flat{code}")
     reason = exit_.error or f"close was never filled ({exit_.status})"
     return Finish("rejected", reason, failure=True)
 

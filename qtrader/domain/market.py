@@ -49,3 +49,21 @@ def _dec(value: Any) -> Decimal:
 def _positive(value: Any) -> Decimal | None:
     number = _dec(value)
     return number if number > 0 else None
+
+
+def rules_from_bybit(unified: str, info: Mapping[str, Any]) -> MarketRules:
+    """Read a Bybit v5 linear instruments-info entry (as ccxt keeps it in market['info'])."""
+    lot = info.get("lotSizeFilter") or {}
+    price = info.get("priceFilter") or {}
+    status = str(info.get("status", "UNKNOWN"))
+    return MarketRules(
+        symbol=str(info.get("symbol", "")),
+        unified=unified,
+        status="TRADING" if status == "Trading" else status.upper(),
+        step_size=_positive(lot.get("qtyStep")) or Decimal("1"),
+        min_qty=_dec(lot.get("minOrderQty")),
+        # a market order's ceiling is maxMktOrderQty (maxOrderQty is for limit orders)
+        max_qty=_positive(lot.get("maxMktOrderQty")) or _positive(lot.get("maxOrderQty")),
+        tick_size=_positive(price.get("tickSize")) or Decimal("0.01"),
+        min_notional=_dec(lot.get("minNotionalValue")),
+    )

@@ -86,31 +86,59 @@ def position_side_for(order_side: str, reduce_only: bool, hedge: bool) -> str | 
     return "LONG" if opens_long else "SHORT"
 
 
-# What to do about a Binance rejection, by code. A reason qtrader stores or prints for a
+class Refusal(StrEnum):
+    """Why an exchange said no, in qtrader's words: every adapter maps its own error codes to
+    these (Binance -2022 and Bybit 110017 are both NOTHING_TO_REDUCE), and the steps and the
+    lifecycle rules decide on these alone, never on an exchange's number."""
+
+    INSUFFICIENT_MARGIN = "insufficient_margin"
+    BELOW_MIN_NOTIONAL = "below_min_notional"
+    BAD_QUANTITY = "bad_quantity"  # off the step, under the minimum, over the maximum
+    BAD_PRICE = "bad_price"  # off the tick
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    MARKET_CLOSED = "market_closed"  # the symbol does not accept opening orders now
+    WOULD_TRIGGER_NOW = "would_trigger_now"  # a stop or target already crossed
+    NOTHING_TO_REDUCE = "nothing_to_reduce"  # reduce-only with no position (left) to reduce
+    POSITION_MODE_CHANGED = "position_mode_changed"  # hedge vs one-way differs from ours
+    DUPLICATE_CLIENT_ID = "duplicate_client_id"  # an earlier copy of the order landed
+    TOO_MANY_PROTECTIONS = "too_many_protections"  # the symbol's conditional-order limit
+    AUTH = "auth"  # key, secret, permission or IP whitelist
+    NOT_FOUND = "not_found"  # no such order
+    NO_CHANGE = "no_change"  # a setting already had that value (benign)
+    OTHER = "other"
+
+
+# What to do about a rejection, by its meaning. A reason qtrader stores or prints for a
 # rejection ends with one of these.
-REJECTION_FIXES: dict[int, str] = {
-    -2019: "add USDT to the futures wallet, or lower the size or the leverage",
-    -4164: "raise the size to at least the market's minimum notional",
-    -1111: "the market's precision changed: run qtrader execute --refresh-markets",
-    -4014: "the market's tick size changed: run qtrader execute --refresh-markets",
-    -1121: "check the symbol; qtrader execute --refresh-markets reloads the market list",
-    -2021: "the price is already past the trigger: use a stop or target further from the price",
-    -2022: "there is no position left to reduce: run qtrader reconcile",
-    -4061: (
+REJECTION_FIXES: dict[Refusal, str] = {
+    Refusal.INSUFFICIENT_MARGIN: (
+        "add USDT to the futures wallet, or lower the size or the leverage"
+    ),
+    Refusal.BELOW_MIN_NOTIONAL: "raise the size to at least the market's minimum notional",
+    Refusal.BAD_QUANTITY: "the market's precision changed: run qtrader execute --refresh-markets",
+    Refusal.BAD_PRICE: "the market's tick size changed: run qtrader execute --refresh-markets",
+    Refusal.UNKNOWN_SYMBOL: (
+        "check the symbol; qtrader execute --refresh-markets reloads the market list"
+    ),
+    Refusal.WOULD_TRIGGER_NOW: (
+        "the price is already past the trigger: use a stop or target further from the price"
+    ),
+    Refusal.NOTHING_TO_REDUCE: "there is no position left to reduce: run qtrader reconcile",
+    Refusal.POSITION_MODE_CHANGED: (
         "the account's position mode (hedge or one-way) changed: qtrader has re-read it; "
         "run the command again"
     ),
-    -4116: "an order with this client id is still open: run qtrader reconcile",
-    -4120: "conditional orders go to the Algo Order API: upgrade ccxt (>= 4.5.27)",
-    -2015: "check BINANCE_API_KEY/SECRET, the key's futures permission and its IP whitelist",
-    -2014: "check BINANCE_API_KEY: it is malformed",
-    -1022: "check BINANCE_API_SECRET: the signature did not verify",
+    Refusal.DUPLICATE_CLIENT_ID: "an order with this client id exists: run qtrader reconcile",
+    Refusal.TOO_MANY_PROTECTIONS: (
+        "the symbol has too many conditional orders: cancel stale ones, then run qtrader reconcile"
+    ),
 }
 
 
-def with_fix(code: int | None, message: str) -> str:
-    """The exchange's message, then what to do about it when qtrader knows."""
-    fix = REJECTION_FIXES.get(code) if code is not None else None
+def with_fix(refusal: Refusal | None, message: str, fix: str | None = None) -> str:
+    """The exchange's message, then what to do about it when qtrader knows (`fix` overrides
+    the general advice, e.g. which key variables to check)."""
+    fix = fix or (REJECTION_FIXES.get(refusal) if refusal is not None else None)
     if not fix or message.endswith(fix):
         return message
     return f"{message} — {fix}"

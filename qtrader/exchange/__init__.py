@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,45 @@ from qtrader.exchange.port import Exchange
 if TYPE_CHECKING:
     from qtrader.store import Store
 
-KEY_VARS = (("BINANCE_API_KEY", "BINANCE_API_SECRET"), ("QTRADER_API_KEY", "QTRADER_API_SECRET"))
+
+@dataclass(frozen=True)
+class KeyNames:
+    """The environment variables one exchange's credentials are read from."""
+
+    key: str
+    secret: str
+    passphrase: str | None = None  # OKX only
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    secret: str
+    passphrase: str | None = None
+    source: str = ""  # the variable the key came from (never the key)
+
+
+GENERIC_KEYS = KeyNames("QTRADER_API_KEY", "QTRADER_API_SECRET", "QTRADER_API_PASSPHRASE")
+KEY_NAMES: dict[str, tuple[KeyNames, ...]] = {
+    "binanceusdm": (KeyNames("BINANCE_API_KEY", "BINANCE_API_SECRET"), GENERIC_KEYS),
+    "bybit": (KeyNames("BYBIT_API_KEY", "BYBIT_API_SECRET"), GENERIC_KEYS),
+    "okx": (KeyNames("OKX_API_KEY", "OKX_API_SECRET", "OKX_API_PASSPHRASE"), GENERIC_KEYS),
+}
+KEY_VARS = tuple((k.key, k.secret) for k in KEY_NAMES["binanceusdm"])  # Binance's, as before
+DEMO_NAMES = {
+    "binanceusdm": "Binance demo-trading",
+    "bybit": "Bybit demo-trading (made on bybit.com in Demo Trading mode, not testnet)",
+    "okx": "OKX demo-trading",
+}
+LIVE_NAMES = {"binanceusdm": "Binance mainnet", "bybit": "Bybit mainnet", "okx": "OKX mainnet"}
+
+# name → opener(settings, mode, credentials, store). An exchange validation accepts but this
+# version cannot trade yet is listed with None (a clear ConfigError, never a silent fallback).
+Opener = Callable[["Settings", str, Credentials, "Store | None"], Exchange]
+
+
+def key_vars(exchange: str) -> tuple[KeyNames, ...]:
+    return KEY_NAMES.get(exchange, KEY_NAMES["binanceusdm"])
 
 
 def live_confirmed(yes_live: bool, environ: dict[str, str] | None = None) -> bool:
@@ -40,19 +79,31 @@ def open_exchange(
             "--live sends real orders with real money; confirm with --yes-live or "
             "QTRADER_LIVE_CONFIRM=yes"
         )
-    return _binance(settings, mode, *_keys(env, mode), store=store)
+    opener = _opener(settings.exchange.name)
+    return opener(settings, mode, credentials(env, mode, settings.exchange.name), store)
+
+
+def _opener(name: str) -> Opener:
+    openers: dict[str, Opener | None] = {"binanceusdm": _binance, "bybit": _bybit, "okx": None}
+    opener = openers.get(name)
+    if opener is None:
+        raise ConfigError(
+            f"exchange {name!r} is not yet supported by this qtrader version; "
+            f"supported: {', '.join(n for n, o in openers.items() if o is not None)}"
+        )
+    return opener
 
 
 def _binance(
-    settings: Settings, mode: str, api_key: str, api_secret: str, store: Store | None = None
+    settings: Settings, mode: str, creds: Credentials, store: Store | None = None
 ) -> Exchange:
     from qtrader.exchange.binance import BinanceUsdm  # ccxt is heavy: import only when trading
 
     ex = settings.exchange
     return BinanceUsdm(
         mode=mode,
-        api_key=api_key,
-        api_secret=api_secret,
+        api_key=creds.api_key,
+        api_secret=creds.secret,
         api_url=ex.api_url,
         timeout_s=float(ex.timeout_s),
         read_retries=ex.read_retries,
@@ -61,13 +112,40 @@ def _binance(
     )
 
 
-def _keys(env: dict[str, str], mode: str) -> tuple[str, str]:
-    for key_var, secret_var in KEY_VARS:
-        if env.get(key_var) and env.get(secret_var):
-            return env[key_var].strip(), env[secret_var].strip()
-    kind = "Binance demo-trading" if mode == "testnet" else "Binance mainnet"
+def _bybit(
+    settings: Settings, mode: str, creds: Credentials, store: Store | None = None
+) -> Exchange:
+    from qtrader.exchange.bybit import BybitLinear  # ccxt is heavy: import only when trading
+
+    ex = settings.exchange
+    return BybitLinear(
+        mode=mode,
+        api_key=creds.api_key,
+        api_secret=creds.secret,
+        api_url=ex.api_url,
+        timeout_s=float(ex.timeout_s),
+        read_retries=ex.read_retries,
+        retry_wait_s=float(ex.retry_wait_s),
+        before_network=store.release if store is not None else None,  # the lock, never held
+        lookup_wait_s=min(1.0, float(ex.retry_wait_s) * 2),
+    )
+
+
+def credentials(env: dict[str, str], mode: str, exchange: str) -> Credentials:
+    """The exchange's own variables first, then QTRADER_API_*; never from a file."""
+    for names in key_vars(exchange):
+        key, secret = env.get(names.key, "").strip(), env.get(names.secret, "").strip()
+        if not (key and secret):
+            continue
+        passphrase = env.get(names.passphrase, "").strip() if names.passphrase else None
+        if exchange == "okx" and not passphrase:
+            continue
+        return Credentials(key, secret, passphrase or None, names.key)
+    own = key_vars(exchange)[0]
+    wanted = " and ".join(v for v in (own.key, own.secret, own.passphrase) if v)
+    kind = DEMO_NAMES.get(exchange, exchange) if mode == "testnet" else LIVE_NAMES.get(exchange)
     raise ConfigError(
-        f"no API keys: set BINANCE_API_KEY and BINANCE_API_SECRET to your {kind} keys "
+        f"no API keys: set {wanted} to your {kind} keys "
         "(environment only; qtrader never reads keys from files or stores them)"
     )
 
@@ -98,5 +176,6 @@ def open_paper(settings: Settings, store: Store) -> Exchange:
         return PaperExchange(store, paper, ReplayPrices(store, paper.prices), now)
     from qtrader.clock import wall_utcnow
 
-    public = _binance(settings, "live", "", "")  # public market data only: no keys, no orders
+    # public market data only: no keys, no orders (paper follows Binance's rules)
+    public = _binance(settings, "live", Credentials("", ""))
     return PaperExchange(store, paper, LivePrices(public), wall_utcnow)

@@ -25,8 +25,9 @@ import ccxt
 import tenacity
 
 from qtrader.domain.market import MarketRules, rules_from_binance
-from qtrader.domain.orders import BINANCE_STATUS, OrderStatus, position_side_for
+from qtrader.domain.orders import BINANCE_STATUS, OrderStatus, Refusal, position_side_for
 from qtrader.errors import ConfigError
+from qtrader.exchange.codes import BINANCE, BINANCE_FIXES, refusal_of
 from qtrader.exchange.port import (
     Account,
     ExchangeBanned,
@@ -47,11 +48,8 @@ from qtrader.secrets import mask
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 _REQUEST = re.compile(r"\b(?:GET|POST|PUT|DELETE) (https?://\S+)")
 _MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
-_NO_CHANGE_CODES = {-4046, -4059, -4028}  # margin type / position side / leverage unchanged
-_AUTH_CODES = {-2014, -2015, -1022, -2008}
 # "Send status unknown; execution status unknown": the order may have been placed
 _OUTCOME_UNKNOWN_CODES = {-1007, -1006}
-POSITION_SIDE_MISMATCH = -4061
 JOURNAL_BODY_LIMIT = 4000
 
 
@@ -134,6 +132,8 @@ def _truncate(response: Any) -> Any:
 
 class BinanceUsdm:
     """The ccxt adapter. `mode` is testnet (demo trading) or live."""
+
+    name = "binanceusdm"
 
     def __init__(
         self,
@@ -286,7 +286,7 @@ class BinanceUsdm:
         try:
             return self._place(self._in_known_mode(request))
         except ExchangeRejected as exc:
-            if exc.code != POSITION_SIDE_MISMATCH:
+            if exc.refusal is not Refusal.POSITION_MODE_CHANGED:
                 raise
             # -4061: the account's position mode changed since the caller cached it. The
             # order was refused, so nothing happened: re-read the mode, send it once more.
@@ -411,7 +411,11 @@ class BinanceUsdm:
     def _unified(self, symbol: str) -> str:
         rules = self._rules.get(symbol)
         if rules is None:
-            raise ExchangeRejected(-1121, f"Invalid symbol: {symbol} is not a listed USDⓈ-M market")
+            raise ExchangeRejected(
+                -1121,
+                f"Invalid symbol: {symbol} is not a listed USDⓈ-M market",
+                Refusal.UNKNOWN_SYMBOL,
+            )
         return rules.unified
 
     def _setting(self, call: Any) -> None:
@@ -458,15 +462,16 @@ def translate(exc: ccxt.BaseError) -> Exception:
         if " 418 " in text or "banned" in text.lower():
             return ExchangeBanned(f"Binance banned this IP (HTTP 418): {message}; stop and wait")
         return NotSentError(f"rate limited by Binance (HTTP 429): {message}")
-    if isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied) or code in _AUTH_CODES:
+    refusal = refusal_of(BINANCE, code)
+    if isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied) or refusal is Refusal.AUTH:
         return ExchangeAuthFailed(
             f"Binance refused the API key ({code}): {message}; check BINANCE_API_KEY/SECRET, "
             "the key's futures permission and its IP whitelist"
         )
     if isinstance(exc, ccxt.OrderNotFound):
-        return ExchangeRejected(code, message, kind="not_found")
-    if isinstance(exc, ccxt.NoChange) or code in _NO_CHANGE_CODES:
-        return ExchangeRejected(code, message, kind="no_change")
+        return ExchangeRejected(code, message, Refusal.NOT_FOUND)
+    if isinstance(exc, ccxt.NoChange):
+        return ExchangeRejected(code, message, Refusal.NO_CHANGE)
     url = _REQUEST.search(str(exc))
     network = describe_network_failure(exc, url.group(1) if url else None)
     if network is not None and (code is None or isinstance(exc, ccxt.NetworkError)):
@@ -474,7 +479,7 @@ def translate(exc: ccxt.BaseError) -> Exception:
     if isinstance(exc, ccxt.NetworkError) or code in _OUTCOME_UNKNOWN_CODES:
         return ExchangeUnavailable(f"Binance did not answer properly: {message}")
     if isinstance(exc, ccxt.ExchangeError):
-        return ExchangeRejected(code, message)
+        return ExchangeRejected(code, message, refusal, BINANCE_FIXES.get(code))
     return ExchangeUnavailable(f"exchange error: {message}")
 
 

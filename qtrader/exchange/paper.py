@@ -31,7 +31,8 @@ from qtrader.config import PaperSettings
 from qtrader.domain import matching
 from qtrader.domain.market import MarketRules, rules_from_binance
 from qtrader.domain.numbers import plain
-from qtrader.domain.orders import BINANCE_STATUS
+from qtrader.domain.orders import BINANCE_STATUS, Refusal
+from qtrader.exchange.codes import BINANCE, BINANCE_FIXES, refusal_of
 from qtrader.exchange.port import (
     Account,
     ExchangeRejected,
@@ -77,6 +78,8 @@ def bundled_markets() -> list[dict[str, Any]]:
 
 
 class PaperExchange:
+    name = "paper"  # Binance's rules, simulated
+
     def __init__(
         self,
         store: Store,
@@ -160,7 +163,7 @@ class PaperExchange:
     def set_leverage(self, symbol: str, leverage: int) -> None:
         self._rules_or_reject(symbol)
         if not 1 <= leverage <= 125:
-            raise ExchangeRejected(-4028, f"Leverage {leverage} is not valid")
+            raise ExchangeRejected(-4028, f"Leverage {leverage} is not valid", Refusal.OTHER)
         self._upsert_position(symbol, leverage=leverage)
 
     def set_margin_mode(self, symbol: str, mode: str) -> None:
@@ -193,10 +196,10 @@ class PaperExchange:
         conditional = request.kind != "market"
         self._check_quantity(rules, qty)
         if self._open_client_id(request.client_order_id):
-            raise ExchangeRejected(-4116, "ClientOrderId is duplicated.")
+            raise _rejected(-4116, "ClientOrderId is duplicated.")
         mark = self.mark_prices().get(request.symbol)
         if mark is None:
-            raise ExchangeRejected(
+            raise _rejected(
                 None, f"paper: no price for {request.symbol} at {self.now():%Y-%m-%d %H:%M}"
             )
         if conditional:
@@ -211,18 +214,18 @@ class PaperExchange:
 
     def _check_quantity(self, rules: MarketRules, qty: Decimal) -> None:
         if qty <= 0 or qty % rules.step_size != 0:
-            raise ExchangeRejected(-1111, "Precision is over the maximum defined for this asset.")
+            raise _rejected(-1111, "Precision is over the maximum defined for this asset.")
         if qty < rules.min_qty:
-            raise ExchangeRejected(-4003, "Quantity less than or equal to zero.")
+            raise _rejected(-4003, "Quantity less than or equal to zero.")
         if rules.max_qty is not None and qty > rules.max_qty:
-            raise ExchangeRejected(-4005, "Quantity greater than max quantity.")
+            raise _rejected(-4005, "Quantity greater than max quantity.")
 
     def _check_trigger(self, rules: MarketRules, request: OrderRequest, mark: Decimal) -> None:
         trigger = request.trigger_price
         if trigger is None or trigger <= 0 or trigger % rules.tick_size != 0:
-            raise ExchangeRejected(-1111, "Precision is over the maximum defined for this asset.")
+            raise _rejected(-1111, "Precision is over the maximum defined for this asset.")
         if matching.would_fire_now(matching.Resting("", request.side, request.kind, trigger), mark):
-            raise ExchangeRejected(-2021, "Order would immediately trigger.")
+            raise _rejected(-2021, "Order would immediately trigger.")
 
     def _check_entry(
         self,
@@ -233,10 +236,10 @@ class PaperExchange:
         position: tuple[Decimal, Decimal, int] | None,
     ) -> None:
         if not rules.trading:
-            raise ExchangeRejected(-4140, "Invalid symbol status for opening position.")
+            raise _rejected(-4140, "Invalid symbol status for opening position.")
         notional = qty * mark
         if notional < rules.min_notional:
-            raise ExchangeRejected(
+            raise _rejected(
                 -4164,
                 f"Order's notional must be no smaller than {_text(rules.min_notional)} "
                 "(unless you choose reduce only).",
@@ -244,7 +247,7 @@ class PaperExchange:
         leverage = position[2] if position else DEFAULT_LEVERAGE
         needed = notional / leverage + matching.fee(qty, mark, self.settings.taker_fee_pct)
         if needed > self.account().available:
-            raise ExchangeRejected(-2019, "Margin is insufficient.")
+            raise _rejected(-2019, "Margin is insufficient.")
 
     @staticmethod
     def _reducible(
@@ -253,7 +256,7 @@ class PaperExchange:
         held = position[0] if position else Decimal(0)
         opposite = held < 0 if side == "BUY" else held > 0
         if held == 0 or not opposite:
-            raise ExchangeRejected(-2022, "ReduceOnly Order is rejected.")
+            raise _rejected(-2022, "ReduceOnly Order is rejected.")
         return min(qty, abs(held))
 
     def _rest(self, request: OrderRequest, qty: Decimal) -> OrderReport:
@@ -363,7 +366,7 @@ class PaperExchange:
             [symbol, client_id, conditional],
         )
         if row is None:
-            raise ExchangeRejected(-2013, "Order does not exist.", kind="not_found")
+            raise _rejected(-2013, "Order does not exist.")
         return self._order(row[0])
 
     def open_orders(self, symbol: str | None, conditional: bool) -> list[OrderReport]:
@@ -382,7 +385,7 @@ class PaperExchange:
             [exchange_order_id, symbol],
         )
         if found is None or found[0] != "NEW":
-            raise ExchangeRejected(-2011, "Unknown order sent.", kind="not_found")
+            raise _rejected(-2011, "Unknown order sent.")
         self._set_status(exchange_order_id, "CANCELED", "canceled")
 
     def cancel_all(self, symbol: str, conditional: bool) -> None:
@@ -527,7 +530,7 @@ class PaperExchange:
     def _rules_or_reject(self, symbol: str) -> MarketRules:
         rules = self.market_rules(symbol)
         if rules is None:
-            raise ExchangeRejected(-1121, "Invalid symbol.")
+            raise _rejected(-1121, "Invalid symbol.")
         return rules
 
     def _wallet(self) -> Decimal:
@@ -655,3 +658,8 @@ class PaperExchange:
 def _text(number: Decimal) -> str:
     """Numbers as Binance sends them: text, without trailing zeros."""
     return str(plain(number))
+
+
+def _rejected(code: int, message: str) -> ExchangeRejected:
+    """A refusal as Binance words it (the paper exchange follows Binance's rules)."""
+    return ExchangeRejected(code, message, refusal_of(BINANCE, code), BINANCE_FIXES.get(code))

@@ -2,8 +2,9 @@
 
 Adapters (ccxt for Binance USDⓈ-M; paper later) translate to and from it. Errors come in
 three kinds, each a QtraderError with an exit code:
-- ExchangeRejected: the exchange said no (a Binance code and message); permanent for that
-  request, and nothing happened;
+- ExchangeRejected: the exchange said no (its code and message, and what that means in
+  qtrader's words: a `Refusal`, the same on every exchange); permanent for that request, and
+  nothing happened;
 - ExchangeUnavailable: the request could not be completed (network, 5xx, rate limit after
   retries); for an order POST the outcome may be unknown (NotSentError: certainly not acted on);
 - ExchangeBanned: HTTP 418, the IP is banned; stop at once.
@@ -16,22 +17,36 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from qtrader.domain.market import MarketRules
-from qtrader.domain.orders import OrderStatus, with_fix
+from qtrader.domain.orders import OrderStatus, Refusal, with_fix
 from qtrader.domain.protection import Resting
 from qtrader.errors import QtraderError
 
 
 class ExchangeRejected(QtraderError):
-    def __init__(self, code: int | None, message: str, kind: str = "rejected") -> None:
-        self.code = code
+    def __init__(
+        self,
+        code: int | None,
+        message: str,
+        refusal: Refusal = Refusal.OTHER,
+        fix: str | None = None,
+    ) -> None:
+        self.code = code  # the exchange's own number, kept for people
         self.exchange_message = message  # as the exchange said it
-        self.kind = kind  # rejected | not_found | no_change
+        self.refusal = refusal  # what it means: decisions are taken on this alone
+        self.fix = fix  # exchange-specific advice, when the general one would not do
         super().__init__(f"exchange rejected the request ({code}): {self.reason}")
+
+    @property
+    def kind(self) -> str:
+        """rejected | not_found | no_change"""
+        if self.refusal in (Refusal.NOT_FOUND, Refusal.NO_CHANGE):
+            return self.refusal.value
+        return "rejected"
 
     @property
     def reason(self) -> str:
         """The exchange's message, ending with what to do about it when qtrader knows."""
-        return with_fix(self.code, self.exchange_message)
+        return with_fix(self.refusal, self.exchange_message, self.fix)
 
 
 class ExchangeUnavailable(QtraderError):
@@ -55,8 +70,8 @@ class OrderReport:
     avg_price: Decimal | None
     raw: dict[str, Any] = field(default_factory=dict)
     symbol: str | None = None
-    # a conditional order as the protection rules see it, when the adapter's raw answer is
-    # not Binance's shape (OKX: sizes in contracts, its own field names); None: read `raw`
+    # A conditional order as the protection rules see it, when the adapter's raw answer is not
+    # in Binance's words (the rules read Binance's algo-order fields otherwise).
     resting: Resting | None = None
 
 
@@ -161,6 +176,7 @@ class OrderRequest:
 
 class Exchange(Protocol):
     host: str
+    name: str  # binanceusdm | bybit | okx | paper
 
     def fetch_markets(self) -> list[dict[str, Any]]: ...
     def use_markets(self, markets: list[dict[str, Any]]) -> dict[str, MarketRules]: ...

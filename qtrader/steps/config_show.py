@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qtrader.config import DEFAULT_CONFIG_FILE, DEFAULT_DB
-from qtrader.exchange import KEY_VARS
+from qtrader.exchange import key_vars
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
 
@@ -22,7 +22,7 @@ def show_config(ctx: RunContext) -> Result:
         _row("db", str(Path(ctx.store.path).resolve()), *_db_source(ctx.store.path)),
         _row("config_file", _abs(settings.config_file), *_config_source(settings.config_file)),
         _row("profile", settings.profile, *_profile_source(settings.profile)),
-        *_keys(),
+        *_keys(settings.exchange.name),
     ]
     rows = context + settings.effective()
     changed = [r for r in rows if r["source"] != "default"]
@@ -76,16 +76,22 @@ def _profile_source(profile: str | None) -> tuple[str, str]:
     return "flag", "--profile (or profile = in the file)"
 
 
-def _keys() -> list[dict[str, Any]]:
+def _keys(exchange: str) -> list[dict[str, Any]]:
     rows = []
-    for key_var, secret_var in KEY_VARS:
-        key, secret = os.environ.get(key_var, ""), os.environ.get(secret_var, "")
+    for names in key_vars(exchange):
+        key, secret = os.environ.get(names.key, ""), os.environ.get(names.secret, "")
         if key or secret:
             shown = f"{key[:4]}…" if key else "(not set)"
-            rows.append(_row("api_key", shown, "env", key_var))
-            rows.append(_row("api_secret", "***" if secret else "(not set)", "env", secret_var))
+            rows.append(_row("api_key", shown, "env", names.key))
+            rows.append(_row("api_secret", "***" if secret else "(not set)", "env", names.secret))
+            if names.passphrase and exchange == "okx":
+                given = os.environ.get(names.passphrase, "")
+                rows.append(
+                    _row("api_passphrase", "***" if given else "(not set)", "env", names.passphrase)
+                )
             return rows
-    return [_row("api_key", "(not set)", "default", "BINANCE_API_KEY / BINANCE_API_SECRET")]
+    own = key_vars(exchange)[0]
+    return [_row("api_key", "(not set)", "default", f"{own.key} / {own.secret}")]
 
 
 def _shown(value: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 from qtrader.domain.numbers import plain
 from qtrader.errors import ExitCode, QtraderError
-from qtrader.exchange import KEY_VARS, open_exchange
+from qtrader.exchange import DEMO_NAMES, LIVE_NAMES, key_vars, open_exchange
 from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
 from qtrader.steps.halting import in_force
@@ -62,7 +62,7 @@ def _setup(ctx: RunContext) -> list[Check]:
     """What this run is pointed at: the mode and the settings file (`qtrader config` has all)."""
     config = ctx.settings.config_file
     return [
-        Check("mode", "PASS", mode_label(ctx.mode)),
+        Check("mode", "PASS", mode_label(ctx.mode, ctx.settings.exchange.name)),
         Check(
             "config file",
             "PASS",
@@ -98,16 +98,23 @@ def _halt(ctx: RunContext) -> Check:
     )
 
 
-def _keys(mode: str) -> Check:
-    for key_var, secret_var in KEY_VARS:
-        key = os.environ.get(key_var, "")
-        if key and os.environ.get(secret_var):
-            return Check("api keys", "PASS", f"{key_var}={key[:4]}… and {secret_var} are set")
-    kind = "demo-trading" if mode == "testnet" else "mainnet"
+def _keys(mode: str, exchange: str) -> Check:
+    for names in key_vars(exchange):
+        key = os.environ.get(names.key, "")
+        needed = [names.secret]
+        if exchange == "okx" and names.passphrase:
+            needed.append(names.passphrase)
+        if key and all(os.environ.get(v) for v in needed):
+            return Check(
+                "api keys", "PASS", f"{names.key}={key[:4]}… and {' and '.join(needed)} are set"
+            )
+    own = key_vars(exchange)[0]
+    wanted = " / ".join(v for v in (own.key, own.secret, own.passphrase) if v)
+    kind = DEMO_NAMES.get(exchange) if mode == "testnet" else LIVE_NAMES.get(exchange)
     return Check(
         "api keys",
         "FAIL",
-        "BINANCE_API_KEY / BINANCE_API_SECRET are not set",
+        f"{wanted} are not set",
         f"export your {kind} keys (environment only, never a file in the repo)",
     )
 
@@ -116,7 +123,7 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
     mode = ctx.mode
     if mode == "paper":
         return [_guarded("paper exchange", lambda: _paper(ctx))]
-    keys = _keys(mode)
+    keys = _keys(mode, ctx.settings.exchange.name)
     if keys.status == "FAIL":
         return [keys]
     checks = [keys]
@@ -133,8 +140,8 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
             Check(
                 "key permissions",
                 "FAIL",
-                "not usable: Binance refused the key (see futures account)",
-                "fix the key first (BINANCE_API_KEY/SECRET, futures permission, IP whitelist)",
+                "not usable: the exchange refused the key (see futures account)",
+                "fix the key first (its variables, futures permission, IP whitelist)",
             )
         )
     elif account.status == "FAIL":

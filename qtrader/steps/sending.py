@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from qtrader.domain.lifecycle import OrderFacts
-from qtrader.domain.orders import OrderStatus, Role
+from qtrader.domain.orders import OrderStatus, Refusal, Role
 from qtrader.domain.protection import Resting, resting_from_raw
 from qtrader.exchange.port import (
     CannotTell,
@@ -35,7 +35,6 @@ from qtrader.store.batch import WriteBatch
 from qtrader.store.db import Store
 from qtrader.store.orders import OrderRow, request_columns
 
-DUPLICATE_ID_CODES = {-4015, -4116}  # client order id already used: an earlier copy landed
 ROLE_NAMES = {
     Role.ENTRY: "entry",
     Role.STOP_LOSS: "stop-loss",
@@ -142,6 +141,7 @@ class OrderSender:
                 age_s=(self.now() - row.created_at).total_seconds(),
                 error_code=row.error_code,
                 error=row.error,
+                refusal=Refusal(row.refusal) if row.refusal else None,
             )
             self.facts[row.client_order_id] = facts
         if request is not None:
@@ -170,18 +170,24 @@ class OrderSender:
             self._set(cid, replace(before, status=OrderStatus.UNKNOWN, sends=sends, lookups=0))
             raise
         except ExchangeRejected as exc:
-            if exc.code in DUPLICATE_ID_CODES:  # an earlier copy is on the book: look it up
+            if exc.refusal is Refusal.DUPLICATE_CLIENT_ID:  # an earlier copy landed: look it up
                 return self._unknown(cid, before, sends, str(exc), never_sent=False)
             self.batch.update_order(
                 cid,
                 status=OrderStatus.REJECTED.value,
                 error_code=exc.code,
+                refusal=exc.refusal.value,
                 error=exc.exchange_message,
             )
             what = ROLE_NAMES.get(self.roles.get(cid, Role.ENTRY), "order")
             error = f"exchange rejected the {what} ({exc.code}): {exc.reason}"
             facts = replace(
-                before, status=OrderStatus.REJECTED, sends=sends, error_code=exc.code, error=error
+                before,
+                status=OrderStatus.REJECTED,
+                sends=sends,
+                error_code=exc.code,
+                refusal=exc.refusal,
+                error=error,
             )
             return self._set(cid, facts)
         except ExchangeUnavailable as exc:

@@ -45,7 +45,7 @@ def status(ctx: RunContext) -> Result:
         f"database   {ctx.store.path}",
         f"settings   {settings.config_file or 'defaults'}"
         + (f" (profile {settings.profile})" if settings.profile else ""),
-        f"mode       {mode_label(ctx.mode)}",
+        f"mode       {mode_label(ctx.mode, ctx.settings.exchange.name)}",
         f"halt       {halt_lines[0]}",
         *(f"           {line}" for line in halt_lines[1:]),
     ]

@@ -21,7 +21,7 @@ from loguru import logger
 
 from qtrader.domain.lifecycle import OrderFacts
 from qtrader.domain.numbers import plain
-from qtrader.domain.orders import OrderStatus, Role, client_order_id, closing_side
+from qtrader.domain.orders import OrderStatus, Refusal, Role, client_order_id, closing_side
 from qtrader.domain.protection import (
     ClosePosition,
     Held,
@@ -48,8 +48,6 @@ from qtrader.steps import RunContext
 from qtrader.steps.sending import OrderSender, describe, resting_order, send_once
 from qtrader.store.batch import WriteBatch
 
-WOULD_TRIGGER_NOW = -2021  # Binance: the stop's price is already crossed
-REDUCE_ONLY_REJECTED = -2022  # Binance: nothing left to reduce
 PLACED, FAILED, CLOSED = "placed", "failed", "closed"
 
 
@@ -135,7 +133,7 @@ class _Watchdog:
         refused = facts.status is OrderStatus.REJECTED
         if role is Role.STOP_LOSS and refused and not self._still_covered(held):
             # invariant 2: the exchange will not take a stop and none covers: close
-            crossed = facts.error_code == WOULD_TRIGGER_NOW
+            crossed = facts.refusal is Refusal.WOULD_TRIGGER_NOW
             event = "stop_crossed_closed" if crossed else "stop_failed_closed"
             why = f"{repair.why} could not be placed ({facts.error})"
             if self._close(held, position, event, why):
@@ -161,7 +159,7 @@ class _Watchdog:
         if facts.filled_qty > 0 and not facts.in_flight:
             self._repair(event, held.symbol, f"closed {facts.filled_qty}: {why}", ok=True)
             return True
-        if facts.error_code == REDUCE_ONLY_REJECTED:  # e.g. its stop fired after our read
+        if facts.refusal is Refusal.NOTHING_TO_REDUCE:  # e.g. its stop fired after our read
             self._repair(event, held.symbol, f"already flat ({why}): nothing to close", ok=True)
             return True
         self._repair(

@@ -34,6 +34,7 @@ ORDER_COLUMNS = (
     "filled_qty",
     "avg_price",
     "error_code",
+    "refusal",
     "error",
     "raw_response",
     "run_id",
@@ -53,12 +54,12 @@ _CALL_COLUMNS = (
     "ms",
     "unhealthy",
 )
-# Binance's, then OKX's (sent without hyphens: stored as qtrader's id, to join with orders)
 _CLIENT_ID_PARAMS = (
     "newClientOrderId",
     "clientAlgoId",
     "origClientOrderId",
-    "clOrdId",
+    "orderLinkId",  # Bybit
+    "clOrdId",  # OKX: sent without hyphens, stored as qtrader's id (joins orders)
     "algoClOrdId",
 )
 

@@ -46,6 +46,9 @@ class Store:
         self.lock_timeout = lock_timeout
         self._in_transaction = False
         self.keep_open = False  # close-all: a file it holds is not let go mid-emergency
+        # The exchange of the run's settings: rows of tables with an `exchange` column are
+        # written with it (insert_rows fills it in when the caller does not).
+        self.exchange = "binanceusdm"
         self._column_types: dict[str, dict[str, str]] = {}
         if sandbox:
             conn.execute("BEGIN TRANSACTION")
@@ -113,6 +116,9 @@ class Store:
         if not rows:
             return
         types = self.column_types(table)
+        if "exchange" in types and "exchange" not in columns:
+            columns = [*columns, "exchange"]
+            rows = [[*row, self.exchange] for row in rows]
         select = ", ".join(f"unnest(?::{types[column]}[])" for column in columns)
         values = [list(column) for column in zip(*rows, strict=True)]
         verb = "INSERT OR IGNORE INTO" if ignore_duplicates else "INSERT INTO"

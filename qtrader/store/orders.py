@@ -31,6 +31,7 @@ class OrderRow:
     reduce_only: bool = False
     error_code: int | None = None
     error: str | None = None
+    refusal: str | None = None  # what the rejection meant (domain.orders.Refusal)
 
     def request(self) -> OrderRequest:
         """The request this row was written for (to send it, or to look it up)."""
@@ -49,7 +50,7 @@ class OrderRow:
 _ROW_COLUMNS = (
     "client_order_id, signal_seq, role, symbol, side, kind, status, requested_qty, filled_qty, "
     "avg_price, trigger_price, exchange_order_id, created_at, position_side, reduce_only, "
-    "error_code, error"
+    "error_code, error, refusal"
 )
 
 

@@ -23,8 +23,25 @@ def start_run(store: Store, command: str, args: dict[str, Any], run_id: int | No
     return int(row[0])
 
 
-def set_run_mode(store: Store, run_id: int, mode: str) -> None:
-    store.execute("UPDATE runs SET mode = ? WHERE run_id = ?", [mode, run_id])
+def set_run_mode(store: Store, run_id: int, mode: str, exchange: str | None = None) -> None:
+    store.execute(
+        "UPDATE runs SET mode = ?, exchange = ? WHERE run_id = ?",
+        [mode, exchange or store.exchange, run_id],
+    )
+
+
+def other_exchange(store: Store, mode: str, exchange: str) -> str | None:
+    """Another exchange this database holds `mode` records of (orders, fills, positions), or
+    None: a file keeps one exchange per mode, so positions and ledgers never mix."""
+    row = store.fetchone(
+        "SELECT exchange FROM ("
+        " SELECT exchange FROM orders WHERE mode = ? AND exchange <> ?"
+        " UNION ALL SELECT exchange FROM fills WHERE mode = ? AND exchange <> ?"
+        " UNION ALL SELECT exchange FROM positions WHERE mode = ? AND exchange <> ?"
+        ") LIMIT 1",
+        [mode, exchange] * 3,
+    )
+    return str(row[0]) if row else None
 
 
 def finish_run(

@@ -26,7 +26,8 @@ SELECT
     10000 * (p.entry_price::DOUBLE - s.entry_price::DOUBLE) / nullif(s.entry_price::DOUBLE, 0)
         * CASE p.side WHEN 'BUY' THEN 1 ELSE -1 END                     AS slippage_bps,
     p.origin,
-    p.mode
+    p.mode,
+    p.exchange
 FROM positions p
 LEFT JOIN signals s ON s.seq = p.signal_seq
 WHERE p.status = 'closed';
@@ -35,13 +36,13 @@ WHERE p.status = 'closed';
 -- v_trades, so a day's numbers are the same in every table) and equity at the day's close.
 CREATE OR REPLACE VIEW v_daily_pnl AS
 WITH trade_days AS (
-    SELECT mode, closed_at::DATE AS day, sum(gross_pnl) AS realized_pnl, sum(fees) AS fees,
-           sum(funding) AS funding, count(*) AS trades
+    SELECT mode, exchange, closed_at::DATE AS day, sum(gross_pnl) AS realized_pnl,
+           sum(fees) AS fees, sum(funding) AS funding, count(*) AS trades
     FROM v_trades GROUP BY ALL
 ), equity_days AS (
-    SELECT mode, ts::DATE AS day, arg_max(equity, ts) AS equity FROM equity GROUP BY ALL
+    SELECT mode, exchange, ts::DATE AS day, arg_max(equity, ts) AS equity FROM equity GROUP BY ALL
 ), days AS (
-    SELECT mode, day FROM trade_days UNION SELECT mode, day FROM equity_days
+    SELECT mode, exchange, day FROM trade_days UNION SELECT mode, exchange, day FROM equity_days
 )
 SELECT
     d.day,
@@ -51,10 +52,13 @@ SELECT
     coalesce(t.realized_pnl, 0) - coalesce(t.fees, 0) + coalesce(t.funding, 0) AS net_pnl,
     coalesce(t.trades, 0)                                               AS trades,
     e.equity,
-    d.mode
+    d.mode,
+    d.exchange
 FROM days d
-LEFT JOIN trade_days t USING (mode, day)
-LEFT JOIN equity_days e USING (mode, day);
+LEFT JOIN trade_days t
+    ON t.mode = d.mode AND t.day = d.day AND t.exchange IS NOT DISTINCT FROM d.exchange
+LEFT JOIN equity_days e
+    ON e.mode = d.mode AND e.day = d.day AND e.exchange IS NOT DISTINCT FROM d.exchange;
 
 -- Open positions at their last mark (as of the last reconcile).
 -- stop_loss / take_profit: the triggers resting on the exchange as the last reconcile left
@@ -63,9 +67,9 @@ CREATE OR REPLACE VIEW v_open_positions AS
 SELECT symbol, CASE side WHEN 'BUY' THEN 'long' ELSE 'short' END AS side, qty, entry_price,
        mark_price, unrealized_pnl, resting_stop AS stop_loss, resting_target AS take_profit,
        opened_at, classification, r_multiple, origin, mode, stop_loss AS intended_stop_loss,
-       take_profit AS intended_take_profit
+       take_profit AS intended_take_profit, exchange
 FROM positions WHERE status = 'open';
 
 -- Equity snapshots.
 CREATE OR REPLACE VIEW v_equity AS
-SELECT ts, wallet_balance, unrealized_pnl, equity, mode FROM equity;
+SELECT ts, wallet_balance, unrealized_pnl, equity, mode, exchange FROM equity;
