@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 import responses
 
-from qtrader.domain.orders import OrderStatus
+from qtrader.domain.orders import OrderStatus, Refusal
 from qtrader.errors import ConfigError
 from qtrader.exchange.okx import OkxSwap
 from qtrader.exchange.okx_errors import OkxAuthFailed, OkxClockSkew
@@ -163,7 +163,7 @@ def test_a_size_between_lots_is_refused_before_anything_is_sent(okx):
     sent = len(fake.sent)
     with pytest.raises(ExchangeRejected, match="not a whole number of lots") as caught:
         ex.place_order(entry("0.01575"))
-    assert caught.value.kind == "precision" and len(fake.sent) == sent
+    assert caught.value.refusal is Refusal.BAD_QUANTITY and len(fake.sent) == sent
 
 
 def test_stop_and_target_are_reduce_only_conditional_algos_on_the_mark(okx):
@@ -193,8 +193,8 @@ def test_a_stop_already_crossed_is_refused_as_would_trigger(okx):
     ex.place_order(entry())
     with pytest.raises(ExchangeRejected) as caught:
         ex.place_order(protective("stop_loss", "50100"))
-    assert (caught.value.code, caught.value.kind) == (51280, "would_trigger")
-    assert "past the stop" in caught.value.reason
+    assert (caught.value.code, caught.value.refusal) == (51280, Refusal.WOULD_TRIGGER_NOW)
+    assert caught.value.reason.endswith("use a stop or target further from the price")
 
 
 def test_a_triggered_stop_whose_order_failed_counts_as_no_stop(okx):
@@ -290,7 +290,7 @@ def test_a_close_on_a_flat_instrument_is_reduce_only_rejected(okx):
     with pytest.raises(ExchangeRejected) as caught:
         ex.place_order(OrderRequest("BTCUSDT", "SELL", D("0.01"), "qt-0123456789abcdef01234567-x",
                                     reduce_only=True))  # fmt: skip
-    assert (caught.value.code, caught.value.kind) == (51169, "reduce_only_rejected")
+    assert (caught.value.code, caught.value.refusal) == (51169, Refusal.NOTHING_TO_REDUCE)
 
 
 def test_cancel_all_algos_lists_then_cancels_ten_to_a_request(okx):
@@ -458,18 +458,18 @@ def s_code(code: str, msg: str) -> dict:
             "data": [{"clOrdId": "", "ordId": "", "sCode": code, "sMsg": msg, "tag": ""}]}  # fmt: skip
 
 
-# description, fault, expected exception, expected code, expected kind (rejections)
+# description, fault, expected exception, expected code, expected refusal (rejections)
 ERRORS = [
-    ("51169 reduce-only with no position", s_code("51169", "Order failed because you don't have any positions in this direction for this contract to reduce or close."), ExchangeRejected, 51169, "reduce_only_rejected"),
-    ("51170 reduce-only same direction", s_code("51170", "Failed to place order. A reduce-only order can't be the same direction as your existing position."), ExchangeRejected, 51170, "reduce_only_rejected"),
-    ("51065 algo id exists", s_code("51065", "algoClOrdId already exists."), ExchangeRejected, 51065, "duplicate_id"),
-    ("51088 one whole-position TP/SL", s_code("51088", "You can only place 1 TP/SL order to close an entire position."), ExchangeRejected, 51088, "one_stop_only"),
-    ("51016 duplicate clOrdId", s_code("51016", "Duplicated clOrdId"), ExchangeRejected, 51016, "duplicate_id"),
-    ("51008 insufficient margin", s_code("51008", "Order failed. Insufficient USDT margin in account"), ExchangeRejected, 51008, "insufficient_margin"),
-    ("51001 unknown instrument", s_code("51001", "Instrument ID does not exist."), ExchangeRejected, 51001, "bad_symbol"),
-    ("51121 lot size", s_code("51121", "Order quantity must be a multiple of the lot size"), ExchangeRejected, 51121, "precision"),
-    ("51020 under minSz", s_code("51020", "Order amount should be greater than the min available amount."), ExchangeRejected, 51020, "min_size"),
-    ("51010 account mode", s_code("51010", "The current account mode does not support this API interface."), ExchangeRejected, 51010, "account_mode"),
+    ("51169 reduce-only with no position", s_code("51169", "Order failed because you don't have any positions in this direction for this contract to reduce or close."), ExchangeRejected, 51169, Refusal.NOTHING_TO_REDUCE),
+    ("51170 reduce-only same direction", s_code("51170", "Failed to place order. A reduce-only order can't be the same direction as your existing position."), ExchangeRejected, 51170, Refusal.NOTHING_TO_REDUCE),
+    ("51065 algo id exists", s_code("51065", "algoClOrdId already exists."), ExchangeRejected, 51065, Refusal.DUPLICATE_CLIENT_ID),
+    ("51088 one whole-position TP/SL", s_code("51088", "You can only place 1 TP/SL order to close an entire position."), ExchangeRejected, 51088, Refusal.TOO_MANY_PROTECTIONS),
+    ("51016 duplicate clOrdId", s_code("51016", "Duplicated clOrdId"), ExchangeRejected, 51016, Refusal.DUPLICATE_CLIENT_ID),
+    ("51008 insufficient margin", s_code("51008", "Order failed. Insufficient USDT margin in account"), ExchangeRejected, 51008, Refusal.INSUFFICIENT_MARGIN),
+    ("51001 unknown instrument", s_code("51001", "Instrument ID does not exist."), ExchangeRejected, 51001, Refusal.UNKNOWN_SYMBOL),
+    ("51121 lot size", s_code("51121", "Order quantity must be a multiple of the lot size"), ExchangeRejected, 51121, Refusal.BAD_QUANTITY),
+    ("51020 under minSz", s_code("51020", "Order amount should be greater than the min available amount."), ExchangeRejected, 51020, Refusal.BAD_QUANTITY),
+    ("51010 account mode", s_code("51010", "The current account mode does not support this API interface."), ExchangeRejected, 51010, Refusal.OTHER),
     ("51149 order timeout: outcome unknown", s_code("51149", "Order timed out, please try again."), ExchangeUnavailable, None, None),
     ("50004 endpoint timeout: outcome unknown", {"code": "50004", "data": [], "msg": "API endpoint request timeout"}, ExchangeUnavailable, None, None),
     ("50102 timestamp expired: not sent", {"code": "50102", "data": [], "msg": "Timestamp request expired", "http": 401}, OkxClockSkew, None, None),
@@ -489,7 +489,7 @@ def test_every_mapped_error(okx, description, fault, error, code, kind):
     with pytest.raises(error) as caught:
         ex.place_order(entry())
     if code is not None:
-        assert (caught.value.code, caught.value.kind) == (code, kind)
+        assert (caught.value.code, caught.value.refusal) == (code, kind)
     assert KEY not in str(caught.value) and PASSPHRASE not in str(caught.value)
     assert len(fake.order_posts()) == 1  # an order POST is never retried by the adapter
     if error is NotSentError or error is OkxClockSkew:
@@ -509,7 +509,7 @@ def test_a_rejection_says_what_to_do(okx):
     with pytest.raises(ExchangeRejected) as caught:
         ex.place_order(entry())
     assert caught.value.reason.endswith(
-        "add USDT to the trading account, or lower size or leverage"
+        "add USDT to the trading account, or lower the size or the leverage"
     )
 
 

@@ -34,28 +34,8 @@ def okx(monkeypatch):
     from qtrader.exchange.okx_limits import EndpointLimits
 
     monkeypatch.setattr(EndpointLimits, "wait_s", lambda self, path: 0.0)
-    _until_the_port_dispatches(monkeypatch)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield FakeOkx().install(mock)
-
-
-def _until_the_port_dispatches(monkeypatch):  # TEMPORARY: replaced by [exchange] name
-    import os
-
-    import qtrader.exchange as exchange
-    from qtrader.exchange.okx import OkxSwap
-
-    monkeypatch.delenv("QTRADER_EXCHANGE_NAME")
-
-    def okx(settings, mode, api_key, api_secret, store=None):
-        ex = settings.exchange
-        return OkxSwap(mode, os.environ["OKX_API_KEY"], os.environ["OKX_API_SECRET"],
-                       os.environ["OKX_API_PASSPHRASE"], api_url=ex.api_url,
-                       margin_mode=ex.margin_mode, retry_wait_s=0,
-                       before_network=store.release if store is not None else None)  # fmt: skip
-
-    monkeypatch.setattr(exchange, "_binance", okx)
-    monkeypatch.setattr(exchange, "_keys", lambda env, mode: ("x", "y"))
 
 
 def pull(*signals: dict) -> None:
@@ -404,7 +384,7 @@ def test_a_watchdog_close_answered_nothing_to_reduce_means_already_flat(okx, db_
                                          "this direction for this contract to reduce or close."))  # fmt: skip
     reconcile()
     rows = query(
-        db_path, "SELECT kind, severity, detail FROM events WHERE kind = 'stop_crossed_closed'"
+        db_path, "SELECT kind, severity, message FROM events WHERE kind = 'stop_crossed_closed'"
     )
     assert rows and "already flat" in rows[0][2] and rows[0][1] != "critical"
 

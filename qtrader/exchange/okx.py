@@ -45,11 +45,12 @@ from qtrader.domain.contracts import (
 from qtrader.domain.market import MarketRules
 from qtrader.domain.numbers import plain
 from qtrader.domain.okx_ids import BadClientId, okx_client_id, qtrader_client_id
-from qtrader.domain.orders import OrderStatus
+from qtrader.domain.orders import OrderStatus, Refusal
 from qtrader.domain.protection import Kind, Resting
 from qtrader.errors import ConfigError
 from qtrader.exchange.binance import _replace_hosts, _truncate
-from qtrader.exchange.okx_errors import OkxClockSkew, OkxRejected, translate
+from qtrader.exchange.codes import OKX, OKX_FIXES, refusal_of
+from qtrader.exchange.okx_errors import OkxClockSkew, translate
 from qtrader.exchange.okx_limits import EndpointLimits
 from qtrader.exchange.port import (
     Account,
@@ -169,6 +170,8 @@ def _params(query: str, body: Any) -> Any:
 
 class OkxSwap:
     """The ccxt adapter. `mode` is testnet (OKX demo trading) or live."""
+
+    name = "okx"
 
     def __init__(
         self,
@@ -378,7 +381,9 @@ class OkxSwap:
         target to trade/order-algo."""
         spec = self._spec(request.symbol)
         if request.quantity is None:
-            raise ExchangeRejected(None, "OKX orders need a size: close-position is not used")
+            raise ExchangeRejected(
+                None, "OKX orders need a size: close-position is not used", Refusal.BAD_QUANTITY
+            )
         body: dict[str, Any] = {
             "instId": spec.inst_id,
             "tdMode": self._td_mode(request),
@@ -441,7 +446,7 @@ class OkxSwap:
             answer = self._read(lambda: self.client.privateGetTradeOrder(params))
         rows = self._data(answer)
         if not rows:
-            raise OkxRejected(51603, "Order does not exist", kind="not_found")
+            raise ExchangeRejected(51603, "Order does not exist", Refusal.NOT_FOUND)
         return self._report(rows[0], client_id, symbol, algo=conditional)
 
     def open_orders(self, symbol: str | None, conditional: bool) -> list[OrderReport]:
@@ -498,8 +503,9 @@ class OkxSwap:
             raise
         failed = [d for d in self._data(answer) if str(d.get("sCode", "0")) not in ("0", "51400")]
         if failed:
-            first = failed[0]
-            raise OkxRejected(int(first["sCode"]), str(first.get("sMsg", "")))
+            code = int(failed[0]["sCode"])
+            message = str(failed[0].get("sMsg", ""))
+            raise ExchangeRejected(code, message, refusal_of(OKX, code), OKX_FIXES.get(code))
 
     def fills(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
         """User trades of one swap (GET /api/v5/trade/fills-history, 3 months), oldest
@@ -621,19 +627,21 @@ class OkxSwap:
         try:
             return base_to_contracts(quantity, spec)
         except ValueError as exc:
-            raise OkxRejected(51121, str(exc), kind="precision") from None
+            raise ExchangeRejected(51121, str(exc), Refusal.BAD_QUANTITY) from None
 
     def _okx_id(self, client_id: str) -> str:
         try:
             return okx_client_id(client_id)
         except BadClientId as exc:
-            raise OkxRejected(51000, str(exc)) from None
+            raise ExchangeRejected(51000, str(exc), Refusal.OTHER) from None
 
     def _spec(self, symbol: str) -> ContractSpec:
         spec = self._specs.get(symbol)
         if spec is None:
-            raise OkxRejected(
-                51001, f"Instrument ID does not exist: {symbol} is not a listed USDT swap"
+            raise ExchangeRejected(
+                51001,
+                f"Instrument ID does not exist: {symbol} is not a listed USDT swap",
+                Refusal.UNKNOWN_SYMBOL,
             )
         return spec
 

@@ -15,7 +15,9 @@ import re
 
 import ccxt
 
+from qtrader.domain.orders import Refusal
 from qtrader.errors import ConfigError
+from qtrader.exchange.codes import OKX, OKX_FIXES, refusal_of
 from qtrader.exchange.port import ExchangeRejected, ExchangeUnavailable, NotSentError
 from qtrader.network import describe_network_failure
 from qtrader.secrets import mask
@@ -27,61 +29,23 @@ _MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _HTTP_429 = re.compile(r"\b429\b")
 _REQUEST = re.compile(r"\b(?:GET|POST|PUT|DELETE) (https?://\S+)")
 
-# What each code means to qtrader. Kinds:
-#   rate_limited     not acted on (429, 50011, 50061): wait and send again
+# Codes that are not a refusal of the request (those are in exchange/codes.py, OKX):
+#   rate_limited     not acted on (50011, 50061, 50040; a bare HTTP 429): wait, send again
 #   clock_skew       not acted on (50102 timestamp expired, also an entry past its expTime)
-#   outcome_unknown  the request may have been acted on: look the order up by its client id
+#   outcome_unknown  may have been acted on (51149 order timeout, 50004 endpoint timeout):
+#                    the order is looked up by its client id before anything else
 #   unavailable      the exchange could not serve it (maintenance, busy, system error)
-#   auth             the key, secret or passphrase was refused, or the key lacks a permission
-#   not_found        the order does not exist (lookups, cancels)
-#   reduce_only_rejected / would_trigger / duplicate_id / one_stop_only / insufficient_margin /
-#   bad_symbol / precision / min_size / account_mode / rejected: the exchange said no
-_PAST = "the price is already past the {}: use one further from the price"
-OKX_CODES: dict[int, tuple[str, str]] = {
-    50011: ("rate_limited", "qtrader waits and sends again; lower the load if it persists"),
-    50061: ("rate_limited", "the account's order rate limit: fewer orders per second"),
-    50040: ("rate_limited", "too frequent operations: wait and try again"),
-    50102: ("clock_skew", "the request arrived too late: check this machine's clock (NTP)"),
-    50004: ("outcome_unknown", "the endpoint timed out: qtrader looks the order up first"),
-    51149: ("outcome_unknown", "the order timed out: qtrader looks it up before any resend"),
-    50001: ("unavailable", "OKX is under maintenance: try again later"),
-    50013: ("unavailable", "OKX is busy: try again shortly"),
-    50026: ("unavailable", "OKX system error: try again shortly"),
-    50100: ("auth", "the API key is frozen: unfreeze it or make a new one"),
-    50101: ("auth", "the key is for the other environment: demo keys need --testnet"),
-    50103: ("auth", "set OKX_API_KEY"),
-    50104: ("auth", "set OKX_API_PASSPHRASE (chosen when the key was made)"),
-    50105: ("auth", "OKX_API_PASSPHRASE is wrong (it is the one chosen with the key)"),
-    50110: ("auth", "this IP is not on the key's IP whitelist"),
-    50111: ("auth", "check OKX_API_KEY: OKX does not know it"),
-    50113: ("auth", "check OKX_API_SECRET: the signature did not verify"),
-    50114: ("auth", "check OKX_API_KEY, OKX_API_SECRET and OKX_API_PASSPHRASE"),
-    50119: ("auth", "check OKX_API_KEY: no such key (demo keys are made in Demo Trading)"),
-    50120: ("auth", "give the key the Trade permission"),
-    51603: ("not_found", ""),
-    51400: ("not_found", ""),
-    51401: ("not_found", ""),
-    51402: ("not_found", ""),
-    51169: ("reduce_only_rejected", "there is no position left to reduce: run qtrader reconcile"),
-    51170: ("reduce_only_rejected", "reduce-only cannot add to a position: run qtrader reconcile"),
-    51016: ("duplicate_id", "an order with this client id is pending: run qtrader reconcile"),
-    51065: ("duplicate_id", "an algo order with this client id exists: run qtrader reconcile"),
-    51088: ("one_stop_only", "OKX keeps one whole-position TP/SL: run qtrader reconcile"),
-    51008: ("insufficient_margin", "add USDT to the trading account, or lower size or leverage"),
-    51127: ("insufficient_margin", "the trading account has no USDT available: transfer some"),
-    51131: ("insufficient_margin", "add USDT to the trading account"),
-    51001: ("bad_symbol", "check the symbol; qtrader execute --refresh-markets reloads markets"),
-    51121: ("precision", "the lot size changed: run qtrader execute --refresh-markets"),
-    51020: ("min_size", "raise the size to at least the market's minimum (minSz contracts)"),
-    51023: ("no_position", "there is no position to close"),
-    51277: ("would_trigger", _PAST.format("target")),
-    51278: ("would_trigger", _PAST.format("stop")),
-    51279: ("would_trigger", _PAST.format("target")),
-    51280: ("would_trigger", _PAST.format("stop")),
-    51010: ("account_mode", "switch the OKX account to Spot and futures mode (Account mode)"),
-    51000: ("rejected", "a parameter was refused: the request is in the journal (qtrader sql)"),
+TRANSPORT: dict[int, str] = {
+    50011: "rate_limited",
+    50061: "rate_limited",
+    50040: "rate_limited",
+    50102: "clock_skew",
+    51149: "outcome_unknown",
+    50004: "outcome_unknown",
+    50001: "unavailable",
+    50013: "unavailable",
+    50026: "unavailable",
 }
-NOT_SENT_KINDS = {"rate_limited", "clock_skew"}
 
 
 class OkxClockSkew(NotSentError):
@@ -103,53 +67,37 @@ def code_and_message(text: str) -> tuple[int | None, str]:
     return None, (msg.group(1) if msg and msg.group(1) else text)
 
 
-def kind_of_code(code: int | None) -> str | None:
-    entry = OKX_CODES.get(code) if code is not None else None
-    return entry[0] if entry else None
-
-
-def fix_for(code: int | None) -> str:
-    entry = OKX_CODES.get(code) if code is not None else None
-    return entry[1] if entry else ""
-
-
 def translate(exc: ccxt.BaseError) -> Exception:
     """ccxt's exception from the okx class → qtrader's, decided by OKX's code first."""
     text = mask(str(exc))
     code, message = code_and_message(text)
-    kind = kind_of_code(code)
-    fix = fix_for(code)
-    said = f"({code}) {message}" + (f" — {fix}" if fix else "")
-    if kind == "clock_skew" or (kind is None and isinstance(exc, ccxt.InvalidNonce)):
-        return OkxClockSkew(f"OKX: request timestamp expired {said}")
+    kind = TRANSPORT.get(code) if code is not None else None
+    refusal = refusal_of(OKX, code)
+    said = f"({code}) {message}" if code is not None else message
+    if kind == "clock_skew" or (code is None and isinstance(exc, ccxt.InvalidNonce)):
+        return OkxClockSkew(f"OKX: request timestamp expired {said}; resync the clock")
     if kind == "rate_limited" or (code is None and _is_rate_limit(exc, text)):
         return NotSentError(f"rate limited by OKX {said if code else '(HTTP 429)'}")
-    if kind == "auth" or (
-        kind is None and isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied)
+    known = code in OKX or code in OKX_FIXES  # e.g. 51010 (account mode): ccxt says "permission"
+    if refusal is Refusal.AUTH or (
+        not known and isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied)
     ):
-        return OkxAuthFailed(f"OKX refused the API key {said}")
-    if kind == "not_found" or (kind is None and isinstance(exc, ccxt.OrderNotFound)):
-        return ExchangeRejected(code, message, kind="not_found")
+        fix = OKX_FIXES.get(code or 0, "check OKX_API_KEY, OKX_API_SECRET and OKX_API_PASSPHRASE")
+        return OkxAuthFailed(f"OKX refused the API key {said} — {fix}")
+    if refusal is Refusal.NOT_FOUND or (code is None and isinstance(exc, ccxt.OrderNotFound)):
+        return ExchangeRejected(code, message, Refusal.NOT_FOUND)
     if kind in ("outcome_unknown", "unavailable"):
-        return ExchangeUnavailable(f"OKX did not act for sure {said}")
+        what = "did not say whether it acted" if kind == "outcome_unknown" else "is unavailable"
+        return ExchangeUnavailable(f"OKX {what} {said}")
     url = _REQUEST.search(str(exc))
     network = describe_network_failure(exc, url.group(1) if url else None)
     if network is not None and (code is None or isinstance(exc, ccxt.NetworkError)):
         return ExchangeUnavailable(mask(f"OKX did not answer: {network}"))
     if code is None and isinstance(exc, ccxt.NetworkError):
         return ExchangeUnavailable(f"OKX did not answer properly: {message}")
-    if kind is not None or code is not None or isinstance(exc, ccxt.ExchangeError):
-        return OkxRejected(code, message, kind or "rejected")
+    if code is not None or isinstance(exc, ccxt.ExchangeError):
+        return ExchangeRejected(code, message, refusal, OKX_FIXES.get(code or 0))
     return ExchangeUnavailable(f"exchange error: {message}")
-
-
-class OkxRejected(ExchangeRejected):
-    """OKX said no. `kind` names what it refused (see OKX_CODES); `reason` ends with the fix."""
-
-    @property
-    def reason(self) -> str:
-        fix = fix_for(self.code)
-        return f"{self.exchange_message} — {fix}" if fix else self.exchange_message
 
 
 def _is_rate_limit(exc: ccxt.BaseError, text: str) -> bool:
