@@ -419,3 +419,34 @@ def test_an_algo_id_okx_already_has_is_looked_up_not_taken_as_a_refused_stop(okx
     assert doc["signals"][0]["status"] == "executed"
     assert okx.contracts(BTC) == D("0.85")  # not closed: the stop is there
     assert len(live_stops(okx)) == 1
+
+
+# --- doctor ------------------------------------------------------------------------------
+
+
+def test_doctor_checks_the_okx_key_account_mode_and_position_mode(okx, db_path):
+    code, doc = invoke_json("--testnet", "doctor")
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert code == 0, [c for c in doc["checks"] if c["status"] == "FAIL"]
+    assert (
+        checks["api keys"]["status"] == "PASS"
+        and "OKX_API_PASSPHRASE" in checks["api keys"]["detail"]
+    )
+    assert (
+        checks["account mode"]["status"] == "PASS"
+        and "Spot and futures" in checks["account mode"]["detail"]
+    )
+    assert checks["api url"]["detail"].startswith("https://www.okx.com")
+    assert checks["key permissions"]["status"] == "WARN"  # trade on, no withdraw, but any IP
+    assert "sent on every order" in checks["margin mode"]["detail"]
+    assert "Pass-phrase-42" not in json.dumps(doc)
+
+
+def test_doctor_fails_a_spot_mode_account(okx, db_path):
+    real = okx.routes[("GET", "/api/v5/account/config")]
+    okx.routes[("GET", "/api/v5/account/config")] = lambda q, b: {
+        **real(q, b), "data": [{**real(q, b)["data"][0], "acctLv": "1"}]}  # fmt: skip
+    code, doc = invoke_json("--testnet", "doctor")
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert code == 1 and checks["account mode"]["status"] == "FAIL"
+    assert "Spot and futures mode" in checks["account mode"]["fix"]
