@@ -59,11 +59,10 @@ def test_api_url_replaces_scheme_and_host_of_every_call(bybit):
 def test_entry_with_protection_sends_bybits_fields_signed(bybit):
     ex = adapter()
     answer = ex.place_order(entry())
-    # Bybit answers with ids only; the adapter reads the fill at once (open orders, history)
+    # Bybit answers with ids only; the adapter reads the fill at once, from the history
     assert (answer.status, answer.filled_qty, answer.avg_price) == (
         OrderStatus.FILLED, Decimal("0.01"), Decimal("50000"))  # fmt: skip
-    assert [s.path for s in bybit.sent[-3:]] == ["/v5/order/create", "/v5/order/realtime",
-                                                 "/v5/order/history"]  # fmt: skip
+    assert [s.path for s in bybit.sent[-2:]] == ["/v5/order/create", "/v5/order/history"]
     placed = ex.place_order(stop())
     target = OrderRequest("BTCUSDT", "SELL", Decimal("0.01"), "qt-0123456789abcdef01234567-tp",
                           reduce_only=True, trigger_price=Decimal("52000"), kind="take_profit")  # fmt: skip

@@ -6,6 +6,9 @@ clean reconcile; the invariants are asserted after every cycle:
 - every open position has exactly one stop covering all of it;
 - no order the exchange took is recorded as rejected or not found.
 
+It runs on the Binance stand-in and on the Bybit v5 stand-in (the same cycles, Bybit's faults:
+10006 rate limit, 10016 with the order taken, HTTP 502 and 403-free timeouts).
+
 `QTRADER_SOAK_CYCLES` and `QTRADER_SOAK_SEED` change the run (defaults keep CI under a
 minute); the counts are printed, so `pytest -s tests/test_fault_soak.py` reports them.
 """
@@ -44,24 +47,39 @@ FAULTS = [
 ]  # fmt: skip
 
 
+BYBIT_ORDER_REQUESTS = {("POST", "/v5/order/create"), ("POST", "/v5/order/cancel")}
+BYBIT_FAULTS = [
+    "timeout_after_accept",
+    "timeout",
+    "dropped_after_accept",
+    502,
+    {"retCode": 10006, "retMsg": "Too many visits. Exceeded the API Rate Limit."},
+    {"retCode": 10016, "retMsg": "Internal system error.", "after_accept": True},
+    "kill_after_accept",
+]  # fmt: skip
+
+
 class Chaos:
     """Faults on order requests at FAULT_RATE; a kill also makes the rest of that command
     lose its unwritten records, as kill -9 would."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, requests=None, faults=None) -> None:
         self.rng = rng
         self.on = False
         self.dead = False
         self.counts: Counter[str] = Counter()
+        self.requests = requests or ORDER_REQUESTS
+        self.faults = faults or FAULTS
 
     def __call__(self, method: str, path: str):
-        if not self.on or (method, path) not in ORDER_REQUESTS:
+        if not self.on or (method, path) not in self.requests:
             return None
         self.counts["order_requests"] += 1
         if self.rng.random() >= FAULT_RATE:
             return None
-        fault = self.rng.choice(FAULTS)
-        self.counts[str(fault["code"]) if isinstance(fault, dict) else str(fault)] += 1
+        fault = self.rng.choice(self.faults)
+        name = fault.get("code", fault.get("retCode")) if isinstance(fault, dict) else fault
+        self.counts[str(name)] += 1
         if fault == "kill_after_accept":
             self.dead = True
         return fault
@@ -69,9 +87,19 @@ class Chaos:
 
 @pytest.fixture
 def chaos(binance, monkeypatch):
-    rng = random.Random(SEED)
-    chaos = Chaos(rng)
+    chaos = Chaos(random.Random(SEED))
     binance.chaos = chaos
+    return _soaking(chaos, monkeypatch)
+
+
+@pytest.fixture
+def bybit_chaos(bybit, bybit_env, monkeypatch):
+    chaos = Chaos(random.Random(SEED), BYBIT_ORDER_REQUESTS, BYBIT_FAULTS)
+    bybit.chaos = chaos
+    return _soaking(chaos, monkeypatch)
+
+
+def _soaking(chaos: Chaos, monkeypatch) -> Chaos:
     commit = WriteBatch.commit
 
     def commit_unless_dead(self, store):
@@ -138,6 +166,45 @@ def assert_invariants(binance, db_path) -> None:
 
 
 def test_fault_soak(binance, db_path, chaos):
+    soak(binance, db_path, chaos, move_prices, assert_invariants)
+
+
+def move_prices_bybit(rng: random.Random, bybit) -> int:
+    """Marks move up to ±3 %; every conditional order the move crosses fires."""
+    fired = 0
+    for symbol in SYMBOLS:
+        mark = Decimal(bybit.marks[symbol]) * Decimal(str(1 + rng.uniform(-0.03, 0.03)))
+        bybit.marks[symbol] = str(mark.quantize(Decimal("0.01")))
+    for link, order in list(bybit.orders.items()):
+        if order["orderStatus"] != "Untriggered":
+            continue
+        mark, trigger = Decimal(bybit.marks[order["symbol"]]), Decimal(order["triggerPrice"])
+        if (mark >= trigger) if order["triggerDirection"] == 1 else (mark <= trigger):
+            bybit.fire(link, str(mark))
+            fired += 1
+    return fired
+
+
+def assert_invariants_bybit(bybit, db_path) -> None:
+    entries = Counter(c for c in bybit.accepted if c.endswith("-e"))
+    assert all(n == 1 for n in entries.values()), f"an entry was accepted twice: {entries}"
+    for symbol, size in bybit.positions.items():
+        if size == 0:
+            continue
+        stops = [o for o in bybit.conditional(symbol)
+                 if (o["triggerDirection"] == 2) == (size > 0)]  # fmt: skip
+        assert len(stops) == 1, f"{symbol} {size}: {len(stops)} stops"
+        assert Decimal(stops[0]["qty"]) == abs(size), f"{symbol}: stop does not cover"
+    lost = query(db_path, "SELECT client_order_id, status FROM orders "
+                          "WHERE status IN ('rejected', 'not_found')")  # fmt: skip
+    assert not [c for c, _ in lost if c in bybit.orders], f"taken by Bybit, booked {lost}"
+
+
+def test_fault_soak_on_bybit(bybit, db_path, bybit_chaos):
+    soak(bybit, db_path, bybit_chaos, move_prices_bybit, assert_invariants_bybit)
+
+
+def soak(binance, db_path, chaos, move_prices, assert_invariants) -> None:
     rng = chaos.rng
     exits: Counter[int] = Counter()
     fired = signals_sent = 0

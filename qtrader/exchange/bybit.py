@@ -289,9 +289,14 @@ class BybitLinear:
         return int(self._read(self.client.load_time_difference))
 
     def hedge_mode(self) -> bool:
-        """qtrader trades Bybit in one-way mode (positionIdx 0); an account in hedge mode
-        refuses the first order with a clear reason (see translate)."""
-        return False
+        """Whether Bybit lists a hedge-mode leg (positionIdx 1 or 2) among the USDT
+        perpetuals. qtrader trades Bybit in one-way mode (positionIdx 0): an account in hedge
+        mode has its first order refused with what to do (see translate)."""
+        rows = self._paged(
+            self.client.privateGetV5PositionList,
+            {"category": CATEGORY, "settleCoin": SETTLE, "limit": 200},
+        )
+        return any(str(r.get("positionIdx", 0)) in ("1", "2") for r in rows)
 
     def account(self) -> Account:
         wallet = self._result(
@@ -398,8 +403,8 @@ class BybitLinear:
             # at what price) as the Binance adapter's RESULT answer says, so every caller
             # (execute, the watchdog, close-all) sees the fill. Without an answer, the ids
             # are still known and the step looks the order up later.
-            try:
-                return self.order_by_client_id(request.symbol, request.client_order_id, False)
+            try:  # a market order is done at once: the history first (one request)
+                return self._look_up(request.symbol, request.client_order_id, history_first=True)
             except (ExchangeRejected, ExchangeUnavailable):
                 pass
         return OrderReport(
@@ -442,12 +447,15 @@ class BybitLinear:
         """Open and recent orders (GET /v5/order/realtime), then the history (GET
         /v5/order/history); both once more after `lookup_wait_s`, since an order's creation
         is asynchronous. Only then "does not exist" (Refusal.NOT_FOUND)."""
+        return self._look_up(symbol, client_id, history_first=False)
+
+    def _look_up(self, symbol: str, client_id: str, history_first: bool) -> OrderReport:
         query = {"category": CATEGORY, "symbol": self._known(symbol), "orderLinkId": client_id}
+        endpoints = [self.client.privateGetV5OrderRealtime, self.client.privateGetV5OrderHistory]
+        if history_first:
+            endpoints.reverse()
         for attempt in range(2):
-            for endpoint in (
-                self.client.privateGetV5OrderRealtime,
-                self.client.privateGetV5OrderHistory,
-            ):
+            for endpoint in endpoints:
                 found = self._result(self._read(lambda e=endpoint: e(dict(query))))
                 rows = [r for r in found.get("list") or [] if r.get("orderLinkId") == client_id]
                 if rows:
