@@ -95,6 +95,7 @@ class FakeOkx:
     refuse_orders: dict[str, dict] = field(default_factory=dict)  # instId → (sCode, sMsg)
     now_ms: int = 0
     page_limit_cap: int = 100  # OKX's largest page for fills-history and bills
+    chaos: Any = None  # (method, path) → a fault or None, for requests with none scripted
     _ids: Any = field(default_factory=lambda: itertools.count(701986812346470400))
     _trade_ids: Any = field(default_factory=lambda: itertools.count(1189054000))
     _bill_ids: Any = field(default_factory=lambda: itertools.count(701999000000000000))
@@ -204,6 +205,8 @@ class FakeOkx:
                                                 "APIKey does not match current environment."})  # fmt: skip
             queue = self.faults.get((method, path))
             fault = queue.pop(0) if queue else None
+            if fault is None and self.chaos is not None:
+                fault = self.chaos(method, path)
             if fault is not None:
                 return self._fault(fault, handler, params, body)
             if (method, path) == ("POST", "/api/v5/trade/order") and (
