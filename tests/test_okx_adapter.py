@@ -203,12 +203,12 @@ def test_a_triggered_stop_whose_order_failed_counts_as_no_stop(okx):
     ex.place_order(protective("stop_loss", "49000"))
     fake.fail_trigger("qt0123456789abcdef01234567sl", "48900")
     report = ex.order_by_client_id("BTCUSDT", "qt-0123456789abcdef01234567-sl", conditional=True)
-    assert report.status is OrderStatus.REJECTED
+    assert report.status is OrderStatus.EXPIRED  # triggered and gone: not a stop any more
     assert ex.open_orders("BTCUSDT", conditional=True) == []  # nothing protects the position
     assert fake.contracts("BTC-USDT-SWAP") == D("1.57")  # still open: naked
     fake.algo("qt0123456789abcdef01234567sl").update(state="canceled")  # the other form
     report = ex.order_by_client_id("BTCUSDT", "qt-0123456789abcdef01234567-sl", conditional=True)
-    assert report.status is OrderStatus.REJECTED
+    assert report.status is OrderStatus.EXPIRED
 
 
 def test_a_fired_stop_reports_its_fill_in_the_base_asset(okx):

@@ -88,9 +88,17 @@ def move_prices_okx(rng: random.Random, view: BySymbol) -> int:
         mark = Decimal(fake.marks[algo["instId"]])
         sell = algo["side"] == "sell"
         if algo["slTriggerPx"]:
-            crossed = mark <= Decimal(algo["slTriggerPx"]) if sell else mark >= Decimal(algo["slTriggerPx"])
+            crossed = (
+                mark <= Decimal(algo["slTriggerPx"])
+                if sell
+                else mark >= Decimal(algo["slTriggerPx"])
+            )
         else:
-            crossed = mark >= Decimal(algo["tpTriggerPx"]) if sell else mark <= Decimal(algo["tpTriggerPx"])
+            crossed = (
+                mark >= Decimal(algo["tpTriggerPx"])
+                if sell
+                else mark <= Decimal(algo["tpTriggerPx"])
+            )
         if crossed:
             fake.fire(algo["algoClOrdId"], str(mark))
             fired += 1
@@ -110,7 +118,12 @@ def assert_invariants_okx(view: BySymbol, db_path) -> None:
     taken = set(fake.accepted) | {a["algoClOrdId"] for a in fake.algos}
     lost = query(db_path, "SELECT client_order_id, status FROM orders "
                           "WHERE status IN ('rejected', 'not_found')")  # fmt: skip
-    assert not [c for c, _ in lost if okx_client_id(c) in taken], f"taken by OKX, booked {lost}"
+    booked = [c for c, _ in lost if okx_client_id(c) in taken]
+    assert not booked, f"taken by OKX, booked {lost}: " + str(
+        [(query(db_path, "SELECT role, status, error_code, refusal, error FROM orders "
+                         "WHERE client_order_id = ?", [c]),
+          [(a["state"], a["failCode"], a["slTriggerPx"], a["sz"]) for a in fake.algos
+           if a["algoClOrdId"] == okx_client_id(c)]) for c in booked])  # fmt: skip
 
 
 def test_fault_soak_on_okx(okx, db_path, okx_chaos):

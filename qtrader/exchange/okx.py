@@ -16,7 +16,8 @@ EXCHANGES.md):
   take-profit, each triggered on the mark price with its own `algoClOrdId`, placed after the
   entry filled (see docs/how-to/okx.md for why not `attachAlgoOrds` or a whole-position OCO);
   an algo order that triggered but whose order failed (`order_failed`, or `canceled` with a
-  `failCode`) is reported rejected: the position has no stop, and the watchdog repairs it;
+  `failCode`) is reported expired, as Binance expires a stop that fires with nothing to
+  reduce: the position has no stop, and the watchdog repairs it;
 - order endpoints are called directly (`trade/order`, `trade/order-algo`), not through
   ccxt's create_order (which posts to batch-orders and sends algo ids as clOrdId), and history
   is paged with OKX's own cursors (ccxt ignores `since` on some of these reads);
@@ -85,8 +86,10 @@ ALGO_STATES = {
     "partially_effective": OrderStatus.PARTIALLY_FILLED,
     "effective": OrderStatus.FILLED,  # triggered: its order was placed
     "canceled": OrderStatus.CANCELED,
-    "order_failed": OrderStatus.REJECTED,  # triggered, but its order failed: no stop
-    "partially_failed": OrderStatus.REJECTED,
+    # triggered, but its order failed: no stop any more (as Binance expires a stop that fires
+    # with nothing to reduce); the position, if any, is naked and the watchdog repairs it
+    "order_failed": OrderStatus.EXPIRED,
+    "partially_failed": OrderStatus.EXPIRED,
 }
 ACCOUNT_MODES = {"1": "Spot mode", "2": "Spot and futures mode", "3": "Multi-currency margin",
                  "4": "Portfolio margin"}  # fmt: skip
@@ -594,7 +597,7 @@ class OkxSwap:
         if algo:
             status = ALGO_STATES.get(str(raw.get("state")), OrderStatus.OPEN)
             if status is OrderStatus.CANCELED and raw.get("failCode"):
-                status = OrderStatus.REJECTED  # cancelled by a failed trigger: no stop
+                status = OrderStatus.EXPIRED  # cancelled by a failed trigger: no stop
             filled = _dec(raw.get("actualSz"))
             avg = _dec(raw.get("actualPx")) or None
             exchange_id = raw.get("algoId")
