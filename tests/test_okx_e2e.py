@@ -450,3 +450,78 @@ def test_doctor_fails_a_spot_mode_account(okx, db_path):
     checks = {c["name"]: c for c in doc["checks"]}
     assert code == 1 and checks["account mode"]["status"] == "FAIL"
     assert "Spot and futures mode" in checks["account mode"]["fix"]
+
+
+# --- failure paths -------------------------------------------------------------------------
+
+ORDER_LOOKUP = ("/api/v5/trade/order", "GET")
+ALGO_LOOKUP = ("/api/v5/trade/order-algo", "GET")
+
+
+def age_orders(db_path, seconds: int = 120) -> None:
+    import duckdb
+
+    with duckdb.connect(str(db_path)) as conn:
+        conn.execute("UPDATE orders SET created_at = created_at - to_seconds(?)", [seconds])
+
+
+def test_a_lookup_that_gets_no_answer_never_gives_the_entry_up(okx, db_path):
+    pull({**BUY, "stop_loss": 48500})
+    okx.fail_next("/api/v5/trade/order", "POST", "timeout_after_accept")
+    okx.fail_next(*ORDER_LOOKUP, *["timeout"] * 8)  # every read of this run times out
+    code, doc = execute()
+    assert code == 1 and doc["signals"][0]["status"] == "executing"
+    assert okx.contracts(BTC) == D("0.85")  # filled on OKX, its outcome unknown here
+    age_orders(db_path)  # far past the grace period, and the lookups still time out
+    okx.fail_next(*ORDER_LOOKUP, *["timeout"] * 8)
+    code, doc = execute()
+    assert code == 1 and doc["signals"][0]["status"] == "executing"
+    assert query(db_path, "SELECT status FROM orders WHERE role = 'entry'") == [("unknown",)]
+    okx.faults.clear()
+    code, doc = execute()  # OKX answers again: found filled, protected at the signal's stop
+    assert code == 0 and doc["signals"][0]["status"] == "executed"
+    assert entries_sent(okx) == 1 and okx.contracts(BTC) == D("0.85")
+    assert [s["slTriggerPx"] for s in live_stops(okx)] == ["48500"]
+
+
+def test_an_entry_that_never_arrived_is_given_up_past_the_grace_period_never_resent(okx, db_path):
+    pull(BUY)
+    okx.fail_next("/api/v5/trade/order", "POST", "timeout")  # never reached OKX
+    code, doc = execute()
+    assert code == 1 and doc["signals"][0]["status"] == "executing"
+    code, doc = execute()  # within the grace period: OKX says no such order, still waited on
+    assert doc["signals"][0]["status"] == "executing" and len(okx.order_posts()) == 1
+    age_orders(db_path)  # past the grace period (and long past the entry's expTime)
+    code, doc = execute()
+    assert (
+        doc["signals"][0]["status"] == "rejected" and "not re-sent" in doc["signals"][0]["reason"]
+    )
+    assert len(okx.order_posts()) == 1 and okx.contracts(BTC) == 0
+    assert query(db_path, "SELECT status FROM orders") == [("not_found",)]
+
+
+def test_a_stop_of_unknown_outcome_is_looked_up_not_closed_at_market(okx, db_path):
+    pull(BUY)
+    okx.fail_next("/api/v5/trade/order-algo", "POST", "timeout_after_accept")
+    okx.fail_next(*ALGO_LOOKUP, *["timeout"] * 8)
+    code, doc = execute()
+    assert code == 1 and doc["signals"][0]["status"] == "executing"
+    assert "stop-loss outcome unknown" in doc["signals"][0]["reason"]
+    assert len(okx.order_posts()) == 1 and okx.contracts(BTC) == D("0.85")  # no market close
+    okx.faults.clear()
+    code, doc = execute()  # next run: the stop is found resting; the target is placed
+    assert code == 0 and doc["signals"][0]["status"] == "executed"
+    assert len(live_stops(okx)) == 1
+    assert len([p for p in okx.algo_posts() if p.body.get("slTriggerPx")]) == 1
+
+
+def test_close_all_keeps_the_stops_of_a_close_that_failed_and_flattens_the_rest(okx, db_path):
+    pull(BUY, {**BUY, "intent_id": "t-eth-1", "symbol": "ETHUSDT", "position_size_usd": 300,
+               "entry_price": 3000, "stop_loss": 2900, "take_profit": 3200})  # fmt: skip
+    assert execute()[0] == 0
+    okx.refuse_orders[BTC] = ("50026", "System error, please try again later.")
+    code, doc = invoke_json("--testnet", "close-all", "--yes")
+    assert code == 1 and doc["flat"] is False
+    assert okx.contracts("ETH-USDT-SWAP") == 0 and okx.live_algos("ETH-USDT-SWAP") == []
+    assert okx.contracts(BTC) == D("0.85") and len(live_stops(okx)) == 1  # still protected
+    assert {p["symbol"] for p in doc["left"]["positions"]} == {"BTCUSDT"}
