@@ -347,6 +347,14 @@ class FakeOkx:
             return "51020"
         return None
 
+    def _pos_side_refusal(self, body: dict) -> tuple[str, str] | None:
+        """long/short mode needs posSide long|short; net mode takes none (or net)."""
+        pos_side = body.get("posSide", "net")
+        hedged = self.pos_mode == "long_short_mode"
+        if hedged != (pos_side in ("long", "short")):
+            return ("51000", "Parameter posSide error")
+        return None
+
     def _reduce_refusal(self, inst: str, side: str, pos_side: str, sz: Decimal) -> str | None:
         """A reduce-only order must shrink a position: 51169 nothing to reduce, 51170 same side."""
         held = self.positions.get((inst, pos_side), Decimal(0))
@@ -364,6 +372,8 @@ class FakeOkx:
             return refusal("51000", "Parameter tdMode error", clOrdId=cid)
         if inst in self.refuse_orders:
             return refusal(*self.refuse_orders[inst], clOrdId=cid)
+        if (bad := self._pos_side_refusal(body)) is not None:
+            return refusal(*bad, clOrdId=cid)
         if any(
             o["clOrdId"] == cid and o["state"] in ("live", "partially_filled") for o in self.orders
         ):
@@ -448,6 +458,8 @@ class FakeOkx:
             return refusal("51001", "Instrument ID does not exist.", **ids)
         if body.get("tdMode") not in ("isolated", "cross"):
             return refusal("51000", "Parameter tdMode error", **ids)
+        if (bad := self._pos_side_refusal(body)) is not None:
+            return refusal(*bad, **ids)
         if body.get("ordType") not in ("conditional", "oco", "trigger"):
             return refusal("51000", "Parameter ordType error", **ids)
         if any(a["algoClOrdId"] == cid and a["state"] == "live" for a in self.algos):

@@ -525,3 +525,21 @@ def test_close_all_keeps_the_stops_of_a_close_that_failed_and_flattens_the_rest(
     assert okx.contracts("ETH-USDT-SWAP") == 0 and okx.live_algos("ETH-USDT-SWAP") == []
     assert okx.contracts(BTC) == D("0.85") and len(live_stops(okx)) == 1  # still protected
     assert {p["symbol"] for p in doc["left"]["positions"]} == {"BTCUSDT"}
+
+
+def test_a_position_mode_switched_behind_qtraders_back_is_re_read_and_the_entry_sent_once_more(
+    okx, db_path
+):
+    pull(BUY)
+    assert execute()[0] == 0  # caches one-way (net) mode
+    okx.pos_mode = "long_short_mode"  # switched in OKX's settings
+    pull({**BUY, "intent_id": "t-eth-1", "symbol": "ETHUSDT", "position_size_usd": 300,
+          "entry_price": 3000, "stop_loss": 2900, "take_profit": 3200})  # fmt: skip
+    code, doc = execute()
+    assert code == 0, json.dumps(doc, default=str)[:2000]
+    eth = [s.body for s in okx.order_posts() if s.body["instId"] == "ETH-USDT-SWAP"]
+    assert [b.get("posSide") for b in eth] == [None, "long"]  # refused, then sent in long/short
+    assert okx.contracts("ETH-USDT-SWAP", "long") == 1  # 0.1 ETH, once
+    stop = [a for a in okx.live_algos("ETH-USDT-SWAP") if a["slTriggerPx"]]
+    assert len(stop) == 1 and stop[0]["posSide"] == "long" and stop[0]["side"] == "sell"
+    assert "position_mode_changed" in [e for (e,) in query(db_path, "SELECT kind FROM events")]

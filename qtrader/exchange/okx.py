@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -46,7 +47,7 @@ from qtrader.domain.contracts import (
 from qtrader.domain.market import MarketRules
 from qtrader.domain.numbers import plain
 from qtrader.domain.okx_ids import BadClientId, okx_client_id, qtrader_client_id
-from qtrader.domain.orders import OrderStatus, Refusal
+from qtrader.domain.orders import OrderStatus, Refusal, position_side_for
 from qtrader.domain.protection import Kind, Resting
 from qtrader.errors import ConfigError
 from qtrader.exchange.binance import _replace_hosts, _truncate
@@ -217,7 +218,9 @@ class OkxSwap:
         self._specs: dict[str, ContractSpec] = {}  # qtrader symbol → contract spec
         self._symbols: dict[str, str] = {}  # instId → qtrader symbol
         self._position_modes: dict[tuple[str, str], str] = {}  # (symbol, side) → mgnMode
-        self.refreshed_hedge_mode: bool | None = None  # Binance's -4061 re-read; unused here
+        # the position mode as re-read after a posSide refusal; from then on every order is
+        # sent in it (the caller's cached mode may be up to markets_ttl_s old)
+        self.refreshed_hedge_mode: bool | None = None
         self._hedge: bool | None = None  # the position mode as last read (account/config)
 
     # --- markets and account -------------------------------------------------------------
@@ -379,9 +382,26 @@ class OkxSwap:
     # --- orders --------------------------------------------------------------------------
 
     def place_order(self, request: OrderRequest) -> OrderReport:
-        """One POST, never retried here (the sender looks an unknown outcome up first): a
+        """One POST, never retried blindly (the sender looks an unknown outcome up first): a
         market order to trade/order (then read back: OKX's answer has no fill), a stop or
-        target to trade/order-algo."""
+        target to trade/order-algo. Only a refusal for the position mode (posSide: the
+        account was switched between net and long/short since the caller cached it) is sent
+        again, once, in the mode read afresh: OKX refused it, so nothing happened."""
+        try:
+            return self._place(self._in_known_mode(request))
+        except ExchangeRejected as exc:
+            if exc.refusal is not Refusal.POSITION_MODE_CHANGED:
+                raise
+            self.refreshed_hedge_mode = self.hedge_mode()
+            return self._place(self._in_known_mode(request))
+
+    def _in_known_mode(self, request: OrderRequest) -> OrderRequest:
+        if self.refreshed_hedge_mode is None:
+            return request
+        side = position_side_for(request.side, request.reduce_only, self.refreshed_hedge_mode)
+        return replace(request, position_side=side)
+
+    def _place(self, request: OrderRequest) -> OrderReport:
         spec = self._spec(request.symbol)
         if request.quantity is None:
             raise ExchangeRejected(

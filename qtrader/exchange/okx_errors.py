@@ -35,6 +35,7 @@ _REQUEST = re.compile(r"\b(?:GET|POST|PUT|DELETE) (https?://\S+)")
 #   outcome_unknown  may have been acted on (51149 order timeout, 50004 endpoint timeout):
 #                    the order is looked up by its client id before anything else
 #   unavailable      the exchange could not serve it (maintenance, busy, system error)
+POS_SIDE_CODE = 51000  # "Parameter posSide error"
 TRANSPORT: dict[int, str] = {
     50011: "rate_limited",
     50061: "rate_limited",
@@ -95,6 +96,10 @@ def translate(exc: ccxt.BaseError) -> Exception:
         return ExchangeUnavailable(mask(f"OKX did not answer: {network}"))
     if code is None and isinstance(exc, ccxt.NetworkError):
         return ExchangeUnavailable(f"OKX did not answer properly: {message}")
+    if code == POS_SIDE_CODE and "posside" in message.lower():
+        # posSide missing (long/short mode) or not allowed (net mode): the account's position
+        # mode differs from the one qtrader cached
+        refusal = Refusal.POSITION_MODE_CHANGED
     if code is not None or isinstance(exc, ccxt.ExchangeError):
         return ExchangeRejected(code, message, refusal, OKX_FIXES.get(code or 0))
     return ExchangeUnavailable(f"exchange error: {message}")
