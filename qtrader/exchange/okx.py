@@ -389,6 +389,11 @@ class OkxSwap:
         again, once, in the mode read afresh: OKX refused it, so nothing happened."""
         try:
             return self._place(self._in_known_mode(request))
+        except OkxClockSkew:
+            # 50102: outside OKX's 30 s window or past its expTime; refused, so nothing
+            # happened: resync the clock and send it once more with a fresh expTime
+            self.sync_clock()
+            return self._place(self._in_known_mode(request))
         except ExchangeRejected as exc:
             if exc.refusal is not Refusal.POSITION_MODE_CHANGED:
                 raise
