@@ -271,6 +271,15 @@ def test_an_entry_arriving_after_its_expiry_is_refused_unprocessed(okx):
     assert len(fake.order_posts()) == 2 and fake.calls("/api/v5/public/time", "GET")
 
 
+def test_the_expiry_is_on_okxs_clock_not_the_machines(okx):
+    ex, fake = okx
+    ex.client.options["timeDifference"] = -60_000  # this machine is a minute behind OKX
+    ex.place_order(entry())
+    exp = int(fake.order_posts()[-1].headers["expTime"])
+    assert exp > time.time() * 1000 + 60_000  # not already past on OKX's clock
+    assert fake.accepted == ["qt0123456789abcdef01234567e"]
+
+
 def test_a_late_entry_is_sent_once_more_with_a_fresh_expiry(okx):
     ex, fake = okx
     fake.fail_next("/api/v5/trade/order", "POST",

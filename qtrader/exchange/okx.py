@@ -27,6 +27,7 @@ EXCHANGES.md):
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -125,8 +126,9 @@ class _JournalingOkx(ccxt.okx):
         request = super().sign(path, api or ["public"], method, params or {})
         if method == "POST" and path == "trade/order":
             # OKX refuses an order that arrives after expTime: a delayed request cannot
-            # execute after qtrader looked it up and found nothing
-            deadline = int(time.time() * 1000) + self.qt_exp_time_s * 1000
+            # execute after qtrader looked it up and found nothing. On OKX's clock (the
+            # signing offset), so a local clock behind OKX's does not expire every order.
+            deadline = int(self.nonce()) + self.qt_exp_time_s * 1000
             request["headers"] = {**(request["headers"] or {}), "expTime": str(deadline)}
         return request
 
@@ -157,8 +159,6 @@ class _JournalingOkx(ccxt.okx):
 
 def _params(query: str, body: Any) -> Any:
     """What was asked: the query's pairs and the JSON body's fields (no header is kept)."""
-    import json
-
     pairs: dict[str, Any] = dict(parse_qsl(query))
     if isinstance(body, str) and body:
         try:
