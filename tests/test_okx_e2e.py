@@ -543,3 +543,17 @@ def test_a_position_mode_switched_behind_qtraders_back_is_re_read_and_the_entry_
     stop = [a for a in okx.live_algos("ETH-USDT-SWAP") if a["slTriggerPx"]]
     assert len(stop) == 1 and stop[0]["posSide"] == "long" and stop[0]["side"] == "sell"
     assert "position_mode_changed" in [e for (e,) in query(db_path, "SELECT kind FROM events")]
+
+
+def test_status_and_pnl_report_name_okx_and_read_base_quantities(okx, db_path):
+    pull(BUY)
+    assert execute()[0] == 0
+    okx.fire(okx_id("t-buy-1", Role.TAKE_PROFIT), "52000")
+    reconcile()
+    code, doc = invoke_json("--testnet", "status")
+    assert code == 0 and doc["exchange_name"] == "okx"
+    code, doc = invoke_json("--testnet", "pnl-report")
+    assert code == 0, doc.get("error")
+    assert query(db_path, "SELECT DISTINCT exchange FROM orders") == [("okx",)]
+    assert query(db_path, "SELECT qty, gross_pnl FROM v_trades") == [(D("0.0085"), D("17.0000"))]
+    assert "TESTNET (OKX demo trading)" in invoke("--testnet", "status").stdout
