@@ -5,7 +5,10 @@ each with an entry and an exit fill (1,000,000 fills), funding rows every 8 h an
 equity snapshots, then runs `qtrader --json pnl-report` in a fresh process and reports its
 wall time and peak memory (max RSS of the child).
 
-    python benchmarks/pnl_report.py [--positions 500000]
+    python benchmarks/pnl_report.py [--positions 500000] [--html] [--plot]
+
+--html / --plot also write the HTML report / the PNG (25,000 equity snapshots drawn, the last
+1,000 trades listed and marked), to measure what the outputs add to the same budget.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ def generate(db: Path, positions: int) -> tuple[int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--positions", type=int, default=500_000)
+    parser.add_argument("--html", action="store_true", help="also write the HTML report")
+    parser.add_argument("--plot", action="store_true", help="also draw the PNG")
     parser.add_argument("--generate-into", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate_into:
@@ -89,6 +94,12 @@ def main() -> int:
         fills, positions = json.loads(made.stdout)
         command = [sys.executable, "-m", "qtrader", "--db", str(db), "--json", "--log-level",
                    "error", "pnl-report", "--mode", "live"]  # fmt: skip
+        outputs = []
+        if args.html:
+            outputs += ["--html", str(Path(tmp) / "report.html")]
+        if args.plot:
+            outputs += ["--plot", str(Path(tmp) / "report.png")]
+        command += outputs
         out = Path(tmp) / "report.json"
         start = time.perf_counter()
         with out.open("w") as stdout:
@@ -99,6 +110,8 @@ def main() -> int:
         cpu = usage.ru_utime + usage.ru_stime
         peak_mb = usage.ru_maxrss / 1024
         stdout_text = out.read_text()
+        html = Path(tmp) / "report.html"
+        html_bytes = html.stat().st_size if html.exists() else None
     doc = json.loads(stdout_text)
     report = {
         "fills": fills,
@@ -107,6 +120,8 @@ def main() -> int:
         "cpu_seconds": round(cpu, 3),  # wall time minus waiting for a busy machine's cores
         "peak_rss_mb": round(peak_mb, 1),
         "trades_reported": doc["trades"]["trades"],
+        "outputs": outputs[::2],
+        "html_bytes": html_bytes,
         "budget": {"seconds": BUDGET_S, "mb": BUDGET_MB},
         "ok": returncode == 0 and seconds < BUDGET_S and peak_mb < BUDGET_MB,
     }

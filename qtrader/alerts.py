@@ -20,7 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import requests
 from loguru import logger
 
 from qtrader.config import Settings
@@ -116,6 +115,11 @@ def send_all(
     return len(sent)
 
 
+def configured() -> bool:
+    """Whether any alert channel is set (no channel: nothing to collect or send)."""
+    return bool(_channels())
+
+
 def _channels() -> list[tuple[str, str, str | None]]:
     channels: list[tuple[str, str, str | None]] = []
     token, chat = (
@@ -136,6 +140,8 @@ def _deliver(channel: tuple[str, str, str | None], text: str, alert: Alert) -> b
         if kind == "telegram"
         else {"text": text, "kind": alert.kind, "symbol": alert.symbol, "severity": alert.severity}
     )
+    import requests  # ~0.1 s to import: only when a channel is configured and has news
+
     try:
         response = requests.post(url, json=body, timeout=TIMEOUT_S)
         response.raise_for_status()

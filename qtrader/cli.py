@@ -246,18 +246,34 @@ def _run(
     sandbox: bool = False,
     read_only: bool = False,
     acts_without_db: bool = False,
+    light: Callable[[Any, str], str] | None = None,
     **params: Any,
 ) -> None:
     """`sandbox`: the run writes nothing to the database (dry runs, sql). `acts_without_db`:
-    a locked database does not stop it (close-all records what it did afterwards)."""
-    from qtrader.runner import Invocation, run
+    a locked database does not stop it (close-all records what it did afterwards). `light`:
+    answer from the settings alone, without opening the database or recording a run."""
+    from qtrader.runner import run, run_light
+
+    invocation = _invocation(ctx, command, sandbox, read_only, acts_without_db, params)
+    raise typer.Exit(run_light(invocation, light) if light else run(invocation, step))
+
+
+def _invocation(
+    ctx: typer.Context,
+    command: str,
+    sandbox: bool = False,
+    read_only: bool = False,
+    acts_without_db: bool = False,
+    params: dict[str, Any] | None = None,
+) -> Any:
+    from qtrader.runner import Invocation
 
     options = ctx.obj
     level = options["log_level"]
-    invocation = Invocation(
+    return Invocation(
         command=command,
         db=options["db"],
-        params=params,
+        params=params or {},
         config=options["config"],
         profile=options["profile"],
         mode=_mode(options),
@@ -270,7 +286,6 @@ def _run(
         read_only=read_only,
         acts_without_db=acts_without_db,
     )
-    raise typer.Exit(run(invocation, step))
 
 
 @app.command("pull-signals")
@@ -347,6 +362,99 @@ def reconcile(ctx: typer.Context) -> None:
     _run(ctx, "reconcile", step)
 
 
+_TICK_SOURCES = typer.Option(
+    "--from",
+    "-f",
+    help="Signal source(s) for pull-signals, as pull-signals --from; none: no pull.",
+)
+
+
+@app.command("tick")
+@with_global_options
+def tick(
+    ctx: typer.Context,
+    sources: Annotated[list[str] | None, _TICK_SOURCES] = None,
+) -> None:
+    """One process for cron: pull-signals, execute, then reconcile when anything is open or
+    in flight (else every reconcile.idle_every_s). Each step is recorded as its own run."""
+    from qtrader.loop import tick as step
+
+    raise typer.Exit(step(_invocation(ctx, "tick"), sources or []))
+
+
+@app.command("run")
+@with_global_options
+def run_loop(
+    ctx: typer.Context,
+    sources: Annotated[list[str] | None, _TICK_SOURCES] = None,
+    every: Annotated[
+        str,
+        typer.Option(
+            "--every",
+            help="Tick this often (10s, 500ms, 1m); a Redis stream source also wakes it as "
+            "soon as an entry lands.",
+        ),
+    ] = "10s",
+    max_ticks: Annotated[
+        int | None, typer.Option("--max-ticks", min=1, help="Stop after N ticks.")
+    ] = None,
+) -> None:
+    """Tick in a loop, under a supervisor (deploy/qtrader.service). SIGTERM stops it between
+    steps with exit 0; a configuration error exits 2."""
+    from qtrader.domain.ticking import parse_every
+    from qtrader.loop import run_forever
+
+    try:
+        every_s = parse_every(every)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--every") from None
+    raise typer.Exit(run_forever(_invocation(ctx, "tick"), sources or [], every_s, max_ticks))
+
+
+@app.command("prune")
+@with_global_options
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Archive rows older than this (30d, 12w, 48h; at least 1d) "
+            "[default: retention.keep_days].",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go; write nothing.")
+    ] = False,
+    no_compact: Annotated[
+        bool, typer.Option("--no-compact", help="Delete, but do not rewrite the file.")
+    ] = False,
+    archive_sql: Annotated[
+        bool,
+        typer.Option(
+            "--archive-sql",
+            help="Only print a DuckDB script that reads the database and its archive together "
+            "with the same views (duckdb -init FILE); prunes nothing, opens no database.",
+        ),
+    ] = False,
+) -> None:
+    """Move old journal rows, runs, equity snapshots and finished signals to zstd Parquet
+    under the archive folder, delete them, compact the file. Trades, orders, fills, income,
+    positions and events stay."""
+    from qtrader.steps.prune import archive_script, prune_step
+
+    _run(
+        ctx,
+        "prune",
+        lambda run_ctx: prune_step(run_ctx, older_than, dry_run, not no_compact),
+        light=archive_script if archive_sql else None,
+        sandbox=dry_run,
+        older_than=older_than,
+        dry_run=dry_run,
+        no_compact=no_compact,
+    )
+
+
 @app.command("pnl-report")
 @with_global_options
 def pnl_report(
@@ -372,6 +480,13 @@ def pnl_report(
         str | None,
         typer.Option("--plot", help="Draw equity, drawdown and daily PnL to this PNG file."),
     ] = None,
+    html: Annotated[
+        str | None,
+        typer.Option(
+            "--html",
+            help="Write the report as one self-contained HTML file (charts, trades, statistics).",
+        ),
+    ] = None,
 ) -> None:
     """PnL with fees and funding, trade and equity statistics, the go-live checklist."""
     from qtrader.steps.pnl_report import pnl_report as step
@@ -379,7 +494,7 @@ def pnl_report(
     _run(
         ctx,
         "pnl-report",
-        lambda run_ctx: step(run_ctx, since, until, symbol, mode, csv_dir, parquet_dir, plot),
+        lambda run_ctx: step(run_ctx, since, until, symbol, mode, csv_dir, parquet_dir, plot, html),
         since=str(since) if since else None,
         until=str(until) if until else None,
         symbol=symbol,
@@ -387,6 +502,8 @@ def pnl_report(
         csv=csv_dir,
         parquet=parquet_dir,
         plot=plot,
+        html=html,
+        read_only=True,
     )
 
 
@@ -463,11 +580,21 @@ def clock(
 
 @app.command("config")
 @with_global_options
-def config(ctx: typer.Context) -> None:
+def config(
+    ctx: typer.Context,
+    brief: Annotated[
+        bool,
+        typer.Option(
+            "--brief",
+            help="One line: mode, database, config file and the main limits; opens no database "
+            "(the jobs print it first).",
+        ),
+    ] = False,
+) -> None:
     """Every setting in effect: value and source (default, profile, file, env, flag); masked."""
-    from qtrader.steps.config_show import show_config as step
+    from qtrader.steps.config_show import brief_line, show_config
 
-    _run(ctx, "config", step)
+    _run(ctx, "config", show_config, light=brief_line if brief else None, brief=brief)
 
 
 @app.command("doctor")
@@ -508,7 +635,7 @@ def status(ctx: typer.Context) -> None:
     """State at a glance: mode, halt, signals by status, the last run of each command."""
     from qtrader.steps.status import status as step
 
-    _run(ctx, "status", step)
+    _run(ctx, "status", step, read_only=True)
 
 
 @app.command("demo")

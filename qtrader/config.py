@@ -143,6 +143,12 @@ class ReconcileSettings:
     toxic_r: Decimal = setting(Decimal("-0.5"), "at this R-multiple or less it is TOXIC")
     toxic_after_s: int = setting(14400, "losing for this long makes a position TOXIC", min=1)
     max_holding_s: int | None = setting(None, "close positions older than this (off)", min=60)
+    idle_every_s: int = setting(
+        300,
+        "tick/run: with nothing open or in flight, reconcile with the exchange only this often "
+        "(0: every tick); the reconcile command always does",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,19 @@ class PublishSettings:
     redis_url: str | None = setting(None, "publish execution results to this Redis (off)")
     stream: str = setting("quantum:stream:trade.execution.result", "the stream they go to")
     maxlen: int = setting(100_000, "keep about this many entries in the stream", min=100)
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_days: int = setting(
+        30,
+        "qtrader prune (the daily job) archives journal rows, runs, equity snapshots and "
+        "finished signals older than this many days; 0: keep everything",
+        min=0,
+    )
+    archive_dir: str = setting(
+        "", "where the Parquet archive goes [default: archive/ beside the database]"
+    )
 
 
 @dataclass(frozen=True)
@@ -177,6 +196,16 @@ class PaperSettings:
 
 
 @dataclass(frozen=True)
+class ExploreSettings:
+    every_s: int = setting(
+        300,
+        "after a run that wrote, refresh the Parquet copy for notebooks (<db>.explore/) if it "
+        "is older than this; 0 = never",
+        min=0,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
@@ -185,6 +214,8 @@ class Settings:
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     paper: PaperSettings = field(default_factory=PaperSettings)
+    explore: ExploreSettings = field(default_factory=ExploreSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     profile: str | None = None
     config_file: str | None = None
     # "section.key" → (source, where): source is default | profile | file | env | flag
@@ -228,6 +259,8 @@ SECTIONS: dict[str, type] = {
     "alerts": AlertsSettings,
     "publish": PublishSettings,
     "paper": PaperSettings,
+    "explore": ExploreSettings,
+    "retention": RetentionSettings,
 }
 
 # The seeds' presets (seed 003, "Customization Examples").
@@ -303,6 +336,8 @@ OTHER_ENV = {
     "QTRADER_LOCK_DIR": "jobs: where flock files go",
     "QTRADER_REPORT_DIR": "jobs: where daily reports go",
     "QTRADER_SIGNAL_SOURCE": "jobs: tick's --from",
+    "QTRADER_HOME": "jobs: the checkout they run in",
+    "QTRADER_LOG_MAX_BYTES": "jobs: a job log past this size is rotated",
     "QTRADER_LOCK_TIMEOUT": "seconds to wait for the DuckDB lock",
 }
 

@@ -4,7 +4,7 @@ It creates a new folder with a new DuckDB file and a settings file that points t
 exchange at the bundled candles (`data/demo/candles.csv.gz`), then runs the real commands
 one after another, each printed before it runs, exactly as a person or cron would:
 clock → pull-signals → execute → (clock --advance, reconcile) until the data ends →
-pnl-report with its PNG. Nothing here is special to the demo but the data.
+pnl-report with its PNG and HTML report. Nothing here is special to the demo but the data.
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ def run_demo(out: Path, command: Command, say: Callable[[str], None]) -> int:
         moment = min(moment + STEP, END)
         step("clock", "--to", moment.isoformat())
         step("reconcile")
-    step("pnl-report", "--plot", str(folder / "pnl.png"))
-    say(f"\nPAPER demo done · database {db} · chart {folder / 'pnl.png'}")
+    step("pnl-report", "--plot", str(folder / "pnl.png"), "--html", str(folder / "report.html"))
+    say(f"\nPAPER demo done · database {db}")
+    say(f"report {folder / 'report.html'} (open it in a browser) · chart {folder / 'pnl.png'}")
     say(f"explore: {_qtrader()} --db {db} --config {settings} sql 'SELECT * FROM v_trades'")
     return worst
 

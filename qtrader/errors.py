@@ -23,6 +23,26 @@ class ExitCode(IntEnum):
     BUSY = 4
 
 
+# What each exit code means to whoever runs qtrader (cron, a person, a supervisor). The docs'
+# reference page and `qtrader --help` are made from this; 130 is the shell's "interrupted".
+EXIT_CODES: dict[int, str] = {
+    0: "done",
+    1: "runtime failure: a source or the exchange unreachable, an order failed or has an unknown "
+    "outcome, a stop-loss could not be placed (the position was closed), a 418 ban, --strict "
+    "with invalid records, an internal error",
+    2: "bad usage or configuration: unknown option, missing file, unknown setting, bad value, a "
+    "database file this user cannot write; nothing was attempted",
+    3: "halted: the kill switch or a circuit breaker holds; execute sends no new entry (it still "
+    "protects entries that already filled and runs CLOSE signals). A run that finds a halt and "
+    "fails exits 1, not 3, and its error names both",
+    4: "database busy: another process held the DuckDB lock longer than --lock-timeout; stderr "
+    "names it (PID, command line) and how to release it. close-all does not exit 4 for this: "
+    "it acts first and records later",
+    130: "interrupted (Ctrl-C, SIGINT or SIGTERM): execute first finishes the signal in hand (a "
+    "filled entry gets its stop), puts the entries it had not sent back to pending, then stops",
+}
+
+
 class QtraderError(Exception):
     """An expected failure: its message says what is wrong and what to do about it."""
 

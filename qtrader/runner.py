@@ -28,7 +28,7 @@ from qtrader.secrets import mask, redact_url
 from qtrader.steps import RunContext
 from qtrader.store import Store, open_store
 from qtrader.store.actor_lock import ACTORS, actor_lock
-from qtrader.store.db import open_sandbox
+from qtrader.store.db import check_db_path, open_reader, open_sandbox
 from qtrader.store.recovery import open_memory
 from qtrader.store.runs import finish_run, other_exchange, set_run_mode, start_run
 
@@ -54,7 +54,7 @@ class Invocation:
     log_level: str = "info"
     lock_timeout: float = 30.0
     sandbox: bool = False  # write nothing: one transaction, rolled back; no runs row
-    read_only: bool = False  # with sandbox: a read-only connection too
+    read_only: bool = False  # a read-only connection; without sandbox: a reader (no runs row)
     acts_without_db: bool = False  # close-all: a locked file must not keep it off the exchange
 
 
@@ -79,6 +79,8 @@ def _run_opened(invocation: Invocation, step: Step, header: dict[str, Any]) -> i
     try:
         if invocation.sandbox:
             store = open_sandbox(invocation.db, invocation.lock_timeout, invocation.read_only)
+        elif invocation.read_only and not _reads_paper_books(invocation):
+            store = open_reader(invocation.db, invocation.lock_timeout)
         else:
             store = open_store(invocation.db, _first_wait(invocation))
     except DatabaseBusy as exc:
@@ -96,9 +98,26 @@ def _run_opened(invocation: Invocation, step: Step, header: dict[str, Any]) -> i
         code = _run_recorded(invocation, step, store, header, run_id)
         if busy:
             _save_for_later(store, invocation, header["run_id"])
-        return code
     finally:
         store.close()
+    if not (busy or store.sandbox or store.read_only):
+        _refresh_explore(invocation)
+    return code
+
+
+def _refresh_explore(invocation: Invocation) -> None:
+    """The Parquet copy for notebooks, after a run that wrote; best-effort, never changes
+    the run's outcome."""
+    try:
+        settings = load_settings(_settings_request(invocation))
+    except QtraderError:
+        return  # the run has said so already
+    try:
+        from qtrader.store.explore import refresh
+
+        refresh(invocation.db, settings.explore.every_s, min(invocation.lock_timeout, 5.0))
+    except Exception as exc:
+        logger.warning("the explore copy was not refreshed: {}", mask(str(exc)))
 
 
 def _alert_busy(invocation: Invocation, busy: DatabaseBusy) -> None:
@@ -120,6 +139,19 @@ def _settings_request(invocation: Invocation) -> SettingsRequest:
     )
 
 
+def run_light(invocation: Invocation, answer: Callable[[Any, str], str]) -> int:
+    """A command answered from the settings alone (`config --brief`): no database is opened
+    and no run recorded; a bad setting still exits 2 with its message."""
+    try:
+        check_db_path(invocation.db)
+        settings = load_settings(_settings_request(invocation))
+        sys.stdout.write(answer(settings, invocation.db) + "\n")
+    except BaseException as exc:
+        return _report_failure(exc, {"command": invocation.command, "mode": None,
+                                     "run_id": None}, invocation)  # fmt: skip
+    return 0
+
+
 def _first_wait(invocation: Invocation) -> float:
     """close-all does not wait long before acting: it can act without the file and records
     what it did afterwards (then it waits the whole --lock-timeout)."""
@@ -130,13 +162,23 @@ def _first_wait(invocation: Invocation) -> float:
 
 def _acts_without_db(invocation: Invocation) -> bool:
     """close-all on testnet or live (the paper exchange keeps its books in the file)."""
-    if not invocation.acts_without_db:
-        return False
+    return invocation.acts_without_db and not _paper(invocation)
+
+
+def _reads_paper_books(invocation: Invocation) -> bool:
+    """status in paper mode asks the paper exchange, which catches up in the file."""
+    return invocation.command == "status" and _paper(invocation)
+
+
+def _paper(invocation: Invocation) -> bool:
+    """Paper mode, or settings that do not load (the run reports them once it has the file).
+    The paper exchange keeps its books in the file and catches up as it is read, so its
+    readers and its close-all need the file for writing."""
     try:
         settings = load_settings(_settings_request(invocation))
     except QtraderError:
-        return False
-    return settings.mode != "paper"
+        return True
+    return settings.mode == "paper"
 
 
 def _unique_run_id() -> int:
@@ -163,7 +205,8 @@ def _save_for_later(memory: Store, invocation: Invocation, run_id: int) -> None:
 def _run_recorded(
     invocation: Invocation, step: Step, store: Store, header: dict, fixed_run_id: int | None = None
 ) -> int:
-    recorded = not store.sandbox  # a sandboxed run leaves no trace, not even its runs row
+    # a sandboxed run or a reader leaves no trace, not even its runs row
+    recorded = not (store.sandbox or store.read_only)
     run_id = (
         start_run(store, invocation.command, _safe_params(invocation.params), fixed_run_id)
         if recorded
@@ -238,14 +281,16 @@ def _alert(store: Store, run_id: int, settings: Any) -> None:
     if settings is None:
         return
     try:
-        from qtrader.alerts import collect, send_all
+        from qtrader.alerts import collect, configured, send_all
         from qtrader.clock import utcnow
 
-        alerts = collect(store, run_id, settings.alerts.loss_usd)
-        send_all(store, settings, settings.mode, alerts, utcnow())
-        from qtrader.publish import publish_run
+        if configured():
+            alerts = collect(store, run_id, settings.alerts.loss_usd)
+            send_all(store, settings, settings.mode, alerts, utcnow())
+        if settings.publish.redis_url:
+            from qtrader.publish import publish_run
 
-        publish_run(store, settings, run_id)
+            publish_run(store, settings, run_id)
     except Exception as exc:  # an alert must never fail a step
         logger.warning("alerts skipped: {}", mask(str(exc)))
 

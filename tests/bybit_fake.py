@@ -340,7 +340,7 @@ class FakeBybit:
             mark = Decimal(self.marks[symbol])
             entry = self.entry_prices.get(symbol, Decimal(0))
             rows.append({
-                "positionIdx": 0, "riskId": 1, "riskLimitValue": "2000000", "symbol": symbol,
+                "positionIdx": 1 if self.hedge else 0, "riskId": 1, "riskLimitValue": "2000000", "symbol": symbol,
                 "side": "" if size == 0 else ("Buy" if size > 0 else "Sell"), "size": f"{abs(size):f}",
                 "avgPrice": f"{entry:f}" if size else "0", "positionValue": f"{abs(size) * entry:f}",
                 "tradeMode": 0, "autoAddMargin": 0, "positionStatus": "Normal",

@@ -40,6 +40,8 @@ def env_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             monkeypatch.delenv(name, raising=False)
     db = tmp_path / "qtrader.duckdb"
     monkeypatch.setenv("QTRADER_DB", str(db))
+    # the Parquet copy for notebooks costs each test's first write ~0.1 s: on only where tested
+    monkeypatch.setenv("QTRADER_EXPLORE_EVERY_S", "0")
     monkeypatch.chdir(tmp_path)
     return db
 

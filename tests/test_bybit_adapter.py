@@ -228,14 +228,16 @@ def test_fills_income_and_funding_in_binances_signs(bybit):
 
 
 def test_ledger_reads_walk_seven_day_windows_forward(bybit):
-    import time
-
     ex = adapter()
     ex.place_order(entry())
-    three_weeks_ago = int(time.time() * 1000) - 21 * 24 * 3600 * 1000
-    fills = ex.fills("BTCUSDT", since_ms=three_weeks_ago)
+    executed = int(bybit.executions[0]["execTime"])
+    week = 7 * 24 * 3600 * 1000
+    fills = ex.fills("BTCUSDT", since_ms=executed - 3 * week + 3_600_000)
     assert len(fills) == 1
-    assert len(bybit.calls("/v5/execution/list")) == 4  # three empty weeks, then this one
+    windows = [s.params for s in bybit.calls("/v5/execution/list")]
+    assert len(windows) == 3  # two empty weeks, then the one with the fill
+    assert [int(w["endTime"]) - int(w["startTime"]) for w in windows[:2]] == [week - 1] * 2
+    assert "endTime" not in windows[2]  # the last window: Bybit's own 7 days from startTime
 
 
 def test_liquidations_are_told_apart(bybit):

@@ -261,8 +261,7 @@ def test_close_all_gets_flat_from_the_exchange_alone(bybit, db_path):
 def test_the_drawdown_breaker_halts_on_bybit_too(bybit, db_path):
     invoke("--testnet", "status")
     store = open_store(str(db_path))
-    store.execute("INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity, "
-                  "exchange) VALUES (?, 'testnet', 0, 11000, 0, 11000, 'bybit')",
+    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 11000, 0, 11000)",
                   [datetime.utcnow() - timedelta(days=3)])  # fmt: skip
     store.close()
     pull(BUY)
@@ -327,3 +326,134 @@ def test_no_secret_reaches_the_database(bybit, db_path):
     calls = query(db_path, "SELECT count(*), count(DISTINCT exchange) FROM exchange_calls")
     assert calls[0][0] > 0 and calls[0][1] == 1
     assert query(db_path, "SELECT DISTINCT exchange FROM exchange_calls") == [("bybit",)]
+    journaled = query(db_path, "SELECT method, path FROM exchange_calls WHERE client_order_id = ? "
+                               "ORDER BY call_id", [ENTRY])  # fmt: skip
+    assert journaled[0] == ("POST", "/v5/order/create")  # the journal knows Bybit's orderLinkId
+
+
+# --- failure paths, as on Binance (tests/test_failure_paths.py) ---------------------------
+
+
+@pytest.fixture
+def one_read_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QTRADER_EXCHANGE_READ_RETRIES", "1")
+
+
+def age_orders(db_path, seconds: int = 120) -> None:
+    with duckdb.connect(str(db_path)) as conn:
+        conn.execute("UPDATE orders SET created_at = created_at - to_seconds(?)", [seconds])
+
+
+@pytest.mark.usefixtures("one_read_attempt")
+def test_a_lookup_that_gets_no_answer_never_gives_the_entry_up(bybit, db_path):
+    pull({**BUY, "stop_loss": 48500})
+    bybit.fail_next("/v5/order/create", "POST", "timeout_after_accept")
+    bybit.fail_next("/v5/order/realtime", "GET", "timeout")
+    code, doc = execute()
+    assert code == 1 and doc["signals"][0]["status"] == "executing"
+    assert bybit.positions["BTCUSDT"] == Decimal("0.008")
+    age_orders(db_path)  # far past the grace period, and the lookups still get no answer
+    bybit.fail_next(
+        "/v5/order/realtime", "GET", {"retCode": 10016, "retMsg": "Internal system error."}
+    )
+    code, doc = execute()
+    assert code == 1 and "cannot ask the exchange" in doc["signals"][0]["reason"]
+    assert query(db_path, "SELECT status FROM orders WHERE client_order_id = ?", [ENTRY]) == [
+        ("unknown",)
+    ]
+    code, doc = execute()  # Bybit answers again: found filled, protected at the signal's stop
+    assert code == 0 and doc["signals"][0]["status"] == "executed"
+    assert assert_protected(bybit)["triggerPrice"] == "48500"
+    assert entries(bybit) == 1
+
+
+def test_a_stop_of_unknown_outcome_is_looked_up_not_sent_twice(bybit, db_path):
+    pull(BUY)
+    creates = []
+
+    def chaos(method, path):
+        if path == "/v5/order/create":
+            creates.append(path)
+            if len(creates) == 2:  # the stop: Bybit takes it, the answer is lost
+                return "timeout_after_accept"
+        return None
+
+    bybit.chaos = chaos
+    code, doc = execute()
+    assert code == 0, json.dumps(doc, default=str)[:2000]
+    assert [c["orderLinkId"] for c in bybit.creates()].count(SL) == 1
+    assert_protected(bybit)
+    assert query(db_path, "SELECT status FROM orders WHERE client_order_id = ?", [SL]) == [
+        ("open",)
+    ]
+
+
+def test_killed_after_bybit_took_the_entry_reconcile_protects_at_the_signals_stop(bybit, db_path):
+    pull({**BUY, "stop_loss": 48500})
+    bybit.fail_next("/v5/order/create", "POST", "kill_after_accept")
+    assert invoke("--testnet", "execute").exit_code == 130
+    assert bybit.conditional() == []
+    reconcile()  # the position without a stop is protected at once, at the signal's stop
+    assert assert_protected(bybit)["triggerPrice"] == "48500"
+    _, doc = execute()  # resumes: the entry found filled, the watchdog's stop adopted
+    assert doc["signals"][0]["status"] == "executed"
+    assert assert_protected(bybit)["triggerPrice"] == "48500"
+    _, doc = reconcile()
+    assert doc["repairs"] == [] and entries(bybit) == 1
+
+
+def test_insufficient_margin_is_rejected_with_the_fix_and_nothing_else_sent(bybit, db_path):
+    bybit.fail_next(
+        "/v5/order/create", "POST", {"retCode": 110007, "retMsg": "ab not enough for new order"}
+    )
+    pull(BUY)
+    _code, doc = execute()
+    (signal,) = doc["signals"]
+    assert signal["status"] == "rejected"
+    assert "110007" in signal["reason"] and "lower the size or the leverage" in signal["reason"]
+    assert [c["orderLinkId"] for c in bybit.creates()] == [ENTRY]  # nothing else sent
+    assert query(db_path, "SELECT refusal FROM orders") == [("insufficient_margin",)]
+    assert bybit.positions.get("BTCUSDT", Decimal(0)) == 0
+
+
+def test_close_all_a_close_that_fails_keeps_its_stop(bybit, db_path):
+    bybit.position("BTCUSDT", "0.01")
+    bybit.position("ETHUSDT", "-0.1")
+    for link, symbol, side, trigger, direction in (("sl-btc", "BTCUSDT", "Sell", "49000", 2),
+                                                  ("sl-eth", "ETHUSDT", "Buy", "3100", 1)):  # fmt: skip
+        bybit._create({"category": "linear", "symbol": symbol, "side": side, "orderType": "Market",
+                       "qty": "0", "orderLinkId": link, "triggerPrice": trigger,
+                       "triggerDirection": direction, "reduceOnly": True, "closeOnTrigger": True})  # fmt: skip
+    original = bybit._create
+
+    def refuse_btc(params):
+        if params["symbol"] == "BTCUSDT" and "triggerPrice" not in params:
+            return {"retCode": 10016, "retMsg": "Internal system error.", "result": {},
+                    "retExtInfo": {}, "time": 0}  # fmt: skip
+        return original(params)
+
+    bybit.routes[("POST", "/v5/order/create")] = refuse_btc
+    code, doc = invoke_json("--testnet", "close-all", "--yes")
+    assert code == 1 and doc["flat"] is False
+    assert bybit.positions["ETHUSDT"] == 0 and bybit.positions["BTCUSDT"] == Decimal("0.01")
+    assert bybit.orders["sl-btc"]["orderStatus"] == "Untriggered"  # still protected
+    assert bybit.orders["sl-eth"]["orderStatus"] == "Deactivated"
+
+
+def test_doctor_on_bybit_and_an_account_in_hedge_mode(bybit, db_path):
+    result = invoke("--testnet", "doctor")
+    assert result.exit_code == 0, result.stdout
+    assert "TESTNET (Bybit demo trading)" in result.stdout and "BYBIT_API_KEY=test" in result.stdout
+    assert "https://api-demo.bybit.com" in result.stdout
+    bybit.hedge = True
+    bybit.leverage["BTCUSDT"] = "3"  # Bybit lists the hedge legs of a set-up symbol
+    result = invoke("--testnet", "doctor")
+    assert result.exit_code == 1 and "one-way mode only" in result.stdout
+    pull(BUY)
+    _code, doc = execute()
+    (signal,) = doc["signals"]
+    assert (
+        signal["status"] == "rejected"
+        and "switch the USDT perpetuals to one-way" in signal["reason"]
+    )
+    assert bybit.positions.get("BTCUSDT", Decimal(0)) == 0

@@ -26,6 +26,7 @@ def test_the_demo_runs_the_whole_pipeline_offline(tmp_path: Path):
         "clock", "pull-signals", "execute", "reconcile", "pnl-report"}  # fmt: skip
     assert all(mode == "PAPER" for _, mode in headers)
     assert (folder / "pnl.png").stat().st_size > 10_000
+    assert "trade-marker" in (folder / "report.html").read_text()
 
     trades = query(db, "SELECT symbol, exit_reason, fees, net_pnl, mode FROM v_trades")
     assert len(trades) >= 3

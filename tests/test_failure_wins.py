@@ -22,7 +22,7 @@ def test_a_failed_stop_repair_during_a_breaker_trip_exits_1_not_3(binance, db_pa
     assert invoke("--testnet", "execute").exit_code == 0
     assert invoke("--testnet", "reconcile").exit_code == 0
     store = open_store(str(db_path))  # a peak three days ago: the drawdown breaker trips now
-    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 11000, 0, 11000, 'binanceusdm')",
+    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 11000, 0, 11000)",
                   [datetime.utcnow() - timedelta(days=3)])  # fmt: skip
     store.close()
     binance.algo_orders[SL]["algoStatus"] = "CANCELED"  # the stop is gone
@@ -41,7 +41,7 @@ def test_a_failed_stop_repair_during_a_breaker_trip_exits_1_not_3(binance, db_pa
 def test_a_halt_alone_still_exits_3(binance, db_path):
     invoke("status")
     store = open_store(str(db_path))
-    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 11000, 0, 11000, 'binanceusdm')",
+    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 11000, 0, 11000)",
                   [datetime.utcnow() - timedelta(days=3)])  # fmt: skip
     store.close()
     result = invoke("--testnet", "reconcile")

@@ -229,8 +229,12 @@ def soak(binance, db_path, chaos, move_prices, assert_invariants) -> None:
         assert code in (0, 1, 3), doc.get("error")
         assert_invariants(binance, db_path)
     statuses = dict(query(db_path, "SELECT status, count(*) FROM signals GROUP BY status"))
+    why = Counter(
+        r[:60] for (r,) in query(db_path, "SELECT reason FROM signals WHERE status = 'rejected'")
+    )
     print(f"\nfault soak: {CYCLES} cycles, seed {SEED}, {signals_sent} signals, "
           f"{chaos.counts['order_requests']} order requests, faults "
           f"{ {k: v for k, v in chaos.counts.items() if k != 'order_requests'} }, "
-          f"{fired} stops/targets fired, exits {dict(exits)}, signals {statuses}")  # fmt: skip
+          f"{fired} stops/targets fired, exits {dict(exits)}, signals {statuses}, "
+          f"rejected because {dict(why)}")  # fmt: skip
     assert sum(v for k, v in chaos.counts.items() if k != "order_requests") > CYCLES / 5

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal as D
+from html.parser import HTMLParser
 
 import duckdb
 import numpy as np
@@ -113,7 +115,7 @@ def test_equity_statistics_match_an_independent_implementation(db_path):
     store = open_store(str(db_path))
     for i, value in enumerate(series):  # two snapshots a day: the last one counts
         for hour, v in ((3, value * 0.99), (23, value)):
-            store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')",
+            store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)",
                           [DAY + timedelta(days=i, hours=hour), v, v])  # fmt: skip
     store.close()
     e = report()["equity"]
@@ -163,7 +165,7 @@ def test_csv_parquet_and_png_outputs(db_path, tmp_path):
     store = open_store(str(db_path))
     for i, v in enumerate(_equity_series(30, seed=3)):
         store.execute(
-            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')",
+            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)",
             [DAY + timedelta(days=i), v, v],
         )
     store.close()
@@ -264,7 +266,7 @@ def test_statistics_that_need_more_data_say_so(db_path):
     store = open_store(str(db_path))
     for i, v in enumerate([10000, 10100, 10300]):  # rising: no drawdown; two daily returns
         store.execute(
-            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')",
+            "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)",
             [DAY + timedelta(days=i), v, v],
         )
     store.close()
@@ -285,3 +287,175 @@ def test_unknown_mode_or_symbol_is_a_usage_error_naming_the_known_ones(db_path):
     assert result.exit_code == 2 and "BTCUSDT, ETHUSDT, SOLUSDT" in result.output
     for spelling in ("BTCUSDT", "BTC/USDT", "BTC-USDT", "BTC/USDT:USDT", "btcusdt"):
         assert report("--symbol", spelling)["trades"]["trades"] == 2, spelling
+
+
+# --- the HTML report and the chart model ------------------------------------------------
+
+
+def seed_intraday_equity(db, values=(10000, 10040, 9980, 10010, 10060, 10030)) -> list:
+    """Snapshots every four hours from DAY 02:00: several per day, a dip on the first day."""
+    store = open_store(str(db))
+    points = [(DAY + timedelta(hours=2 + 4 * i), v) for i, v in enumerate(values)]
+    for ts, v in points:
+        store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)", [ts, v, v])
+    store.close()
+    return points
+
+
+class _Cells(HTMLParser):
+    """Every element carrying data-key / data-col, with its attributes and text."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.tags, self.srcs, self._open = [], [], [], None
+        self.polyline = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        self.srcs += [a[k] for k in ("src", "href") if k in a]
+        if tag == "polyline":
+            self.polyline = a["points"]
+        if "data-key" in a or "data-col" in a:
+            self._open = {**a, "text": ""}
+            self.cells.append(self._open)
+
+    def handle_endtag(self, tag):
+        self._open = None
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open["text"] += data
+
+
+def _at(doc, path):
+    for part in path.split("."):
+        doc = doc[int(part)] if isinstance(doc, list) else doc[part]
+    return doc
+
+
+def parse_report(path) -> _Cells:
+    cells = _Cells()
+    cells.feed(path.read_text())
+    return cells
+
+
+def assert_shown_equals_json(cells: list[dict], doc: dict) -> int:
+    """Each number in the page is the JSON report's: exactly in data-value, and shown rounded."""
+    checked = 0
+    for cell in (c for c in cells if "data-key" in c):
+        expected = _at(doc, cell["data-key"])
+        value, text, kind = cell["data-value"], cell["text"].strip(), cell.get("data-kind")
+        text = text.split("\n")[0]  # a browser's innerText: the cell's own text
+        assert value == (json.dumps(expected) if not isinstance(expected, str) else expected), cell
+        if expected is None:
+            assert text in ("n/a", "-"), cell
+        elif kind == "pct":
+            assert abs(float(text.rstrip(" %")) - 100 * float(expected)) <= 0.005 + 1e-9, cell
+        elif kind in ("money", "ratio"):
+            assert abs(float(text.replace(",", "")) - float(expected)) <= 0.00005 + 1e-9, cell
+        elif kind == "hours":
+            assert abs(float(text.rstrip(" h")) - float(expected) / 3600) <= 0.005 + 1e-9, cell
+        elif kind == "int":
+            assert text == str(expected), cell
+        checked += 1
+    return checked
+
+
+def test_html_report_numbers_equal_the_json_report(db_path, tmp_path):
+    invoke("status")
+    seed_trades(db_path)
+    seed_intraday_equity(db_path)
+    page = tmp_path / "out" / "report.html"
+    doc = report("--html", str(page))
+    assert str(page) in doc["files"]
+    cells = parse_report(page)
+    assert assert_shown_equals_json(cells.cells, doc) > 60
+    keys = {c["data-key"] for c in cells.cells if "data-key" in c}
+    assert {"totals.net_pnl", "trades.win_rate", "equity.sharpe", "by_day.4.net_pnl",
+            "by_symbol.2.net_pnl", "go_live_checklist.0.pass"} <= keys  # fmt: skip
+    # the trades table: every closed trade, its net PnL as v_trades has it
+    shown = {c["data-col"]: c for c in cells.cells if c.get("data-col") == "net_pnl"}
+    assert len([c for c in cells.cells if c.get("data-col") == "net_pnl"]) == 4 and shown
+    nets = sorted(D(c["data-value"]) for c in cells.cells if c.get("data-col") == "net_pnl")
+    assert nets == sorted(r[0] for r in query(db_path, "SELECT net_pnl FROM v_trades"))
+    # the data-sufficiency notes are shown next to the statistics they concern
+    text = page.read_text()
+    assert "needs 30 daily returns, has 0" in text
+    # the title names the mode, the period and the database
+    assert "TESTNET" in text and "2026-11-01 00:00 → 2026-11-06 00:00 UTC" in text  # whole days
+    assert str(db_path) in text
+    report("--html", str(page), "--since", "2026-11-02", "--until", "2026-11-04T12:00:00")
+    assert "2026-11-02 00:00 → 2026-11-04 12:00 UTC" in page.read_text()
+
+
+def test_html_report_is_self_contained(db_path, tmp_path):
+    invoke("status")
+    seed_trades(db_path)
+    seed_intraday_equity(db_path)
+    page = tmp_path / "report.html"
+    report("--html", str(page))
+    cells = parse_report(page)
+    assert "script" not in cells.tags and "link" not in cells.tags and "img" not in cells.tags
+    assert cells.srcs == []
+    text = page.read_text()
+    # the only URL is the SVG namespace, which is a name, not a request
+    assert re.findall(r"https?://[^\"' ]+", text) == ["http://www.w3.org/2000/svg"]
+    assert "default-src 'none'" in text  # and the browser is told to fetch nothing
+
+
+def test_equity_curve_uses_every_snapshot_even_on_day_one(db_path, tmp_path):
+    invoke("status")
+    points = seed_intraday_equity(db_path, values=(10000, 10050, 9990))  # all on one day
+    page = tmp_path / "report.html"
+    report("--html", str(page))
+    assert len(parse_report(page).polyline.split()) == len(points) == 3
+
+
+def test_an_empty_range_still_writes_a_report(db_path, tmp_path):
+    page, png = tmp_path / "report.html", tmp_path / "report.png"
+    doc = report("--html", str(page), "--plot", str(png))
+    assert doc["trades"]["trades"] == 0 and png.stat().st_size > 5_000
+    assert "no equity snapshots and no trades in this range" in page.read_text()
+
+
+def test_chart_model_every_snapshot_markers_and_day_bars():
+    from qtrader.domain.report_chart import build_chart, decimate
+
+    snaps = [(DAY + timedelta(hours=h), D(v)) for h, v in ((1, 100), (5, 120), (9, 90), (13, 110))]
+    trades = [{"closed_at": DAY + timedelta(hours=7), "symbol": "BTCUSDT", "side": "long",
+               "net_pnl": D("-3.5"), "exit_reason": "stop_loss"}]  # fmt: skip
+    days = [{"day": DAY.date(), "net_pnl": D("-3.5")}]
+    chart = build_chart(snaps, trades, days)
+    assert [v for _, v in chart.equity] == [100, 120, 90, 110]
+    assert [round(v, 4) for _, v in chart.drawdown_pct] == [0, 0, -25, round(-100 / 12, 4)]
+    (marker,) = chart.markers  # halfway between 05:00 (120) and 09:00 (90), on the drawn line
+    assert marker.equity == 105 and not marker.win and "stop_loss" in marker.label
+    (bar,) = chart.bars  # a day's bar covers the whole UTC day
+    assert (bar.start, bar.end) == (DAY, DAY + timedelta(days=1))
+    assert (chart.start, chart.end) == (DAY, DAY + timedelta(days=1))
+    # a long series is thinned for drawing, keeping every extreme
+    many = [(DAY + timedelta(minutes=i), float((i * 7919) % 1000)) for i in range(20_000)]
+    many[12_345] = (many[12_345][0], -50.0)
+    thin = decimate(many, 400)
+    assert (
+        len(thin) <= 400 and (many[12_345] in thin) and thin[0] == many[0] and thin[-1] == many[-1]
+    )
+
+
+def test_recent_trades_are_the_last_ones_oldest_first(db_path):
+    from qtrader.store.reports import Filters, recent_trades
+
+    invoke("status")
+    seed_trades(db_path)
+    store = open_store(str(db_path))
+    try:
+        f = Filters(mode="testnet")
+        every = recent_trades(store, f, 1000)
+        last_two = recent_trades(store, f, 2)
+        only_btc = recent_trades(store, Filters(mode="testnet", symbol="BTCUSDT"), 1)
+    finally:
+        store.close()
+    assert [t["symbol"] for t in every] == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BTCUSDT"]
+    assert last_two == every[-2:]
+    assert [(t["symbol"], t["net_pnl"]) for t in only_btc] == [("BTCUSDT", D("4"))]

@@ -62,7 +62,7 @@ def test_sql_leaves_no_runs_row_and_reads_fine(db_path):
     invoke("status")
     before = fingerprint(db_path)
     code, doc = invoke_json("sql", "SELECT count(*) AS n FROM runs")
-    assert code == 0 and doc["rows"] == [[1]]
+    assert code == 0 and doc["rows"] == [[1]]  # status in paper mode (its books are in the file)
     assert fingerprint(db_path) == before
 
 
@@ -74,7 +74,7 @@ def test_execute_dry_run_writes_nothing_and_never_halts(binance, db_path, monkey
     invoke("status")
     day_start = datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     store = open_store(str(db_path))
-    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 10000, 0, 10000, 'binanceusdm')",
+    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, 10000, 0, 10000)",
                   [day_start + timedelta(seconds=1)])  # fmt: skip
     store.close()
     pull(BUY)

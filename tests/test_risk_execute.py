@@ -74,9 +74,7 @@ def test_burst_of_20_a_minute_on_five_symbols_opens_at_most_one_position_each(bi
 
 def _snapshot(db_path, equity: str, at: datetime) -> None:
     store = open_store(str(db_path))
-    store.execute(
-        "INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?, 'binanceusdm')", [at, equity, equity]
-    )
+    store.execute("INSERT INTO equity VALUES (?, 'testnet', 0, ?, 0, ?)", [at, equity, equity])
     store.close()
 
 

@@ -4,6 +4,8 @@ and the cap that bound it (table, --dry-run and --json)."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -11,14 +13,20 @@ from tests.conftest import invoke, invoke_json, query
 
 pytestmark = pytest.mark.usefixtures("exchange_env")
 
-# The README's first demo order ("Getting started for real"), as printed there.
-FIRST_ORDER = {"intent_id": "first-1", "symbol": "ETHUSDT", "side": "BUY", "position_size_usd": 60,
-               "confidence": 0.8}  # fmt: skip
+# The first demo order, as the README's quick start and docs/getting-started print it.
+README = (Path(__file__).parent.parent / "README.md").read_text()
+GUIDE = (Path(__file__).parent.parent / "docs/getting-started/first-demo-order.md").read_text()
+ECHOED = r"echo '(\{[^']*\"first-1\"[^']*\})'"
+FIRST_ORDER = json.loads(re.search(ECHOED, README).group(1))
 
 
 def pull(*signals: dict) -> None:
     lines = "\n".join(json.dumps(s) for s in signals)
     assert invoke("pull-signals", "--from", "-", input=lines).exit_code == 0
+
+
+def test_the_guide_and_the_readme_show_the_same_first_order():
+    assert json.loads(re.search(ECHOED, GUIDE).group(1)) == FIRST_ORDER
 
 
 def test_readme_first_demo_order_places_about_60_usdt(binance, db_path):

@@ -74,13 +74,27 @@ def open_exchange(
         if store is None:
             raise ValueError("the paper exchange keeps its books in the store: pass store=")
         return open_paper(settings, store)
-    if mode == "live" and not live_confirmed(yes_live, env):
+    check_exchange_access(settings, yes_live, env)
+    opener = _opener(settings.exchange.name)
+    return opener(settings, mode, credentials(env, mode, settings.exchange.name), store)
+
+
+def check_exchange_access(
+    settings: Settings, yes_live: bool, environ: dict[str, str] | None = None
+) -> None:
+    """What open_exchange refuses (mainnet unconfirmed, an exchange not supported yet, no
+    keys), without opening it: a run with nothing to send still reports a set-up that would
+    fail at the next signal."""
+    env = dict(os.environ if environ is None else environ)
+    if settings.mode == "paper":
+        return
+    if settings.mode == "live" and not live_confirmed(yes_live, env):
         raise UsageError(
             "--live sends real orders with real money; confirm with --yes-live or "
             "QTRADER_LIVE_CONFIRM=yes"
         )
-    opener = _opener(settings.exchange.name)
-    return opener(settings, mode, credentials(env, mode, settings.exchange.name), store)
+    _opener(settings.exchange.name)
+    credentials(env, settings.mode, settings.exchange.name)
 
 
 def _opener(name: str) -> Opener:

@@ -208,6 +208,7 @@ class BybitLinear:
     """The ccxt adapter for Bybit USDT perpetuals. `mode` is testnet (demo trading) or live."""
 
     name = "bybit"
+    trades_hedge_mode = False  # one-way only: positionIdx 0 on every order
 
     def __init__(
         self,

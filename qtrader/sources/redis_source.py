@@ -159,3 +159,59 @@ class RedisKey:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+@dataclass
+class StreamWatch:
+    """`qtrader run` between ticks: wait for a new entry on the stream (a blocking XREAD that
+    reads past the last entry seen before the tick, and consumes nothing; pull-signals reads
+    from its own checkpoint). Redis down: it sleeps until the next tick instead."""
+
+    source: RedisStream
+    block_s: float = 1.0  # how often a stop request is looked at while blocked
+
+    def __post_init__(self) -> None:
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            import redis
+
+            timeout = float(self.source.redis.timeout_s)
+            self._client = redis.Redis.from_url(
+                self.source.redis.url,
+                socket_timeout=self.block_s + max(timeout, 1.0),
+                socket_connect_timeout=timeout,
+            )
+        return self._client
+
+    def mark(self) -> str | None:
+        """The stream's last entry id now ("0-0" when empty); None when Redis cannot say."""
+        import redis
+
+        try:
+            last = self.client().xrevrange(self.source.stream, count=1)
+        except redis.RedisError:
+            return None
+        return _text(last[0][0]) if last else "0-0"
+
+    def wait(self, until: float, mark: str | None, stopped: Any) -> None:
+        """Until the monotonic time `until`, a stop, or an entry after `mark`."""
+        import time
+
+        import redis
+
+        while not stopped() and (left := until - time.monotonic()) > 0:
+            chunk = min(left, self.block_s)
+            if mark is None:
+                time.sleep(min(chunk, 0.2))
+                continue
+            try:
+                got = self.client().xread(
+                    {self.source.stream: mark}, count=1, block=max(int(chunk * 1000), 1)
+                )
+            except redis.RedisError:
+                time.sleep(min(chunk, 0.2))
+                continue
+            if got:
+                return

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from qtrader.config import DEFAULT_CONFIG_FILE, DEFAULT_DB
+from qtrader.config import DEFAULT_CONFIG_FILE, DEFAULT_DB, Settings
 from qtrader.exchange import key_vars
 from qtrader.output import Result, Table
 from qtrader.steps import RunContext
@@ -39,6 +39,16 @@ def show_config(ctx: RunContext) -> Result:
                 [[r["setting"], _shown(r["value"]), r["source"], r["where"]] for r in rows],
             )
         ],
+    )
+
+
+def brief_line(settings: Settings, db: str) -> str:
+    """What a job trades with, on one line: mode, database, settings file, the main limits."""
+    risk = settings.risk
+    return (
+        f"mode {settings.mode} · db {Path(db).resolve()} · config "
+        f"{_abs(settings.config_file) or 'none'} · profile {settings.profile or 'none'} · "
+        f"max_position_usd {risk.max_position_usd} · max_leverage {risk.max_leverage}"
     )
 
 

@@ -279,6 +279,13 @@ def _position_mode(ctx: RunContext, exchange: Any) -> Check:
         detail += f" (changed: the cache said {'hedge' if cached else 'one-way'}; updated)"
     else:
         detail += " (cache refreshed)"
+    if hedge and not getattr(exchange, "trades_hedge_mode", True):
+        return Check(
+            "position mode",
+            "FAIL",
+            f"{detail}: qtrader trades this exchange in one-way mode only",
+            "switch the USDT perpetuals to one-way (Position mode) on the exchange",
+        )
     return Check("position mode", "PASS", detail)
 
 

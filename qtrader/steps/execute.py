@@ -59,7 +59,7 @@ from qtrader.domain.sizing import (
     take_profit_price_for,
 )
 from qtrader.errors import ExitCode, Halted
-from qtrader.exchange import open_exchange
+from qtrader.exchange import check_exchange_access, open_exchange
 from qtrader.exchange.port import (
     Account,
     Exchange,
@@ -160,13 +160,18 @@ def execute(
     halt, entry_halts = _halts(ctx, dry_run)  # entry_halts stop new entries only
     if halt is not None and dry_run:
         raise halt
-    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
-    header = f"execute · {ctx.mode.upper()} · exchange {exchange.host}"
-    logger.info(header)
     in_flight = _signals(ctx, "executing", None)
     pending = _signals(ctx, "pending", max_signals)
     if halt is not None and not in_flight and all(s.action != "CLOSE" for s in pending):
         raise halt  # nothing to protect or close: entries wait for `resume`
+    if not in_flight and not pending and exchange is None:
+        # idle: the exchange (and ccxt, ~0.3 s to import) is not opened; keys and the live
+        # confirmation are still checked, so a bad set-up fails now, not at the next signal
+        check_exchange_access(ctx.settings, ctx.yes_live)
+        return _result(None, [], f"execute · {ctx.mode.upper()} · nothing pending", dry_run)
+    exchange = exchange or open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
+    header = f"execute · {ctx.mode.upper()} · exchange {exchange.host}"
+    logger.info(header)
     if not in_flight and not pending:
         return _result(exchange, [], header, dry_run)
     run = _Execution(ctx, exchange, dry_run)
@@ -237,14 +242,15 @@ class _Execution:
     def prepare(self, refresh_markets: bool) -> None:
         ttl = self.settings.exchange.markets_ttl_s
         self.rules = load_markets(self.store, self.exchange, self.mode, ttl, refresh_markets)
-        self.exchange.sync_clock()
+        # read before the first request: each visit to the file after one costs a reopen
         hedge = None if refresh_markets else cached_hedge_mode(self.store, self.mode, ttl)
+        self.setups = symbol_setups(self.store, self.mode)
+        self.exchange.sync_clock()
         if hedge is None:
             hedge = self.exchange.hedge_mode()
             save_hedge_mode(self.store, self.mode, hedge)
         self.hedge = hedge
         self.account = self.exchange.account()
-        self.setups = symbol_setups(self.store, self.mode)
         self.state = account_state(self.ctx, self.account)
         try:
             would_trip = trip_breakers(self.ctx, self.state, self.limits, self.batch, self.dry_run)
@@ -900,7 +906,10 @@ class _Execution:
         return self._age_s(signal) > self.settings.risk.signal_ttl_s
 
 
-def _result(exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: bool) -> Result:
+def _result(
+    exchange: Exchange | None, outcomes: list[Outcome], header: str, dry_run: bool
+) -> Result:
+    host = exchange.host if exchange is not None else None
     failed = [o for o in outcomes if o.failure]
     columns = [
         "signal_id",
@@ -936,14 +945,14 @@ def _result(exchange: Exchange, outcomes: list[Outcome], header: str, dry_run: b
         counts[o.status] = counts.get(o.status, 0) + 1
     result = Result(
         data={
-            "exchange": exchange.host,
+            "exchange": host,
             "dry_run": dry_run,
             "counts": counts,
             "signals": [o.as_dict() for o in outcomes],
         },
         tables=[Table("signals" + (" (dry run: nothing sent)" if dry_run else ""), columns, rows)],
         lines=[header + (" · DRY RUN" if dry_run else "")],
-        summary={"counts": counts, "exchange": exchange.host, "dry_run": dry_run},
+        summary={"counts": counts, "exchange": host, "dry_run": dry_run},
     )
     if failed:
         result.exit_code, result.outcome = ExitCode.FAILURE, "failed"

@@ -64,10 +64,11 @@ def rederive_if_migrated(store: Store) -> bool:
     """After migration 0007: rows inferred the old way are replaced by derived ones, once."""
     if get_state(store, REDERIVE_KEY) is None:
         return False
-    pairs = store.fetchall(
-        "SELECT DISTINCT mode, symbol FROM fills UNION SELECT DISTINCT mode, symbol FROM positions"
-    )
-    with store.transaction():
+    with store.writing(), store.transaction():  # a reader (pnl-report) writes this once too
+        pairs = store.fetchall(
+            "SELECT DISTINCT mode, symbol FROM fills "
+            "UNION SELECT DISTINCT mode, symbol FROM positions"
+        )
         for mode, symbol in sorted(pairs):
             derive_symbol(store, mode, symbol, full=True)
         store.execute("DELETE FROM state WHERE key = ?", [REDERIVE_KEY])

@@ -14,5 +14,6 @@ def load_markets(
     markets = None if refresh else cached_markets(store, mode, ttl_s)
     if markets is None:
         markets = exchange.fetch_markets()
-        save_markets(store, mode, markets)
+        if not (store.sandbox or store.read_only):  # a dry run or a reader writes nothing
+            save_markets(store, mode, markets)
     return exchange.use_markets(markets)

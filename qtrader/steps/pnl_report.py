@@ -1,8 +1,9 @@
 """pnl-report: realized/unrealized PnL, fees, funding, trade and equity statistics, the seeds'
-go-live checklist; as a table, JSON, CSV/Parquet files of the views, and a PNG.
+go-live checklist; as a table, JSON, CSV/Parquet files of the views, a PNG and an HTML page.
 
 Every number comes from DuckDB SQL over the public views (store/reports.py); this module
-only assembles and renders.
+only assembles them once into `data` (what --json prints) and hands that same `data`, with
+the chart model (domain/report_chart.py), to the renderers: report_html.py and report_png.py.
 """
 
 from __future__ import annotations
@@ -12,25 +13,30 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from qtrader import __version__
+from qtrader.clock import wall_utcnow
 from qtrader.config import MODES
 from qtrader.domain.numbers import plain
+from qtrader.domain.report_chart import build_chart
 from qtrader.domain.signal import InvalidSignal, normalise_symbol
 from qtrader.errors import UsageError
-from qtrader.output import Result, Table
+from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
 from qtrader.steps.ledger import rederive_if_migrated
 from qtrader.store.reports import (
     Filters,
     by_day,
     by_symbol,
-    daily_equity,
+    equity_snapshots,
     equity_stats,
     failed_runs,
     known_symbols,
     open_totals,
+    recent_trades,
     trade_stats,
 )
 
+TRADES_SHOWN = 1000  # the HTML table and the chart's markers: the range's last trades
 MIN_DAILY_RETURNS = 30  # days of equity changes before annualised statistics mean anything
 ANNUALISED = ("annual_return", "volatility", "sharpe", "sortino", "calmar")
 VIEWS = ("v_trades", "v_daily_pnl", "v_open_positions", "v_equity")
@@ -66,6 +72,7 @@ def pnl_report(
     csv_dir: str | None = None,
     parquet_dir: str | None = None,
     plot: str | None = None,
+    html: str | None = None,
 ) -> Result:
     rederive_if_migrated(ctx.store)  # first run after migration 0007
     if mode is not None and mode not in MODES:
@@ -95,8 +102,6 @@ def pnl_report(
         "open_positions": opened["open_positions"],
     }
     files = _export(ctx, f, csv_dir, "csv") + _export(ctx, f, parquet_dir, "parquet")
-    if plot:
-        files.append(_plot(ctx, f, Path(plot)))
     symbols, days = by_symbol(ctx.store, f), by_day(ctx.store, f)
     data = {
         "filters": {"mode": f.mode, "since": since, "until": until, "symbol": f.symbol},
@@ -108,6 +113,14 @@ def pnl_report(
         "go_live_checklist": checklist,
         "files": files,
     }
+    if plot or html:
+        view = report_view(ctx, f, data)
+        if plot:
+            from qtrader.steps.report_png import render_png
+
+            files.append(render_png(view, Path(plot)))
+        if html:
+            files.append(_write_html(view, Path(html)))
     empty = trades["trades"] == 0
     lines = [f"pnl-report · mode {f.mode.upper()}" + (f" · {f.symbol}" if f.symbol else "")]
     if empty:
@@ -196,51 +209,60 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _plot(ctx: RunContext, f: Filters, path: Path) -> str:
-    try:
-        import matplotlib
+def report_view(ctx: RunContext, f: Filters, data: dict[str, Any]) -> dict[str, Any]:
+    """What the PNG and the HTML draw: the report's `data` (the numbers --json prints), the
+    chart model from every equity snapshot, the last trades, and the title lines."""
+    trades = recent_trades(ctx.store, f, TRADES_SHOWN)
+    chart = build_chart(equity_snapshots(ctx.store, f), trades, data["by_day"], f.since, f.until)
+    return {
+        "data": data,
+        "chart": chart,
+        "trades": trades,
+        "trades_total": data["trades"]["trades"],
+        "title": report_title(f, chart.start, chart.end, ctx.store.path),
+        "summary": report_summary(data),
+        "meta": f"written {wall_utcnow():%Y-%m-%d %H:%M:%S} UTC by qtrader {__version__} · "
+        f"equity from {chart.snapshots:,} snapshots"
+        + (f" · trade markers: the last {len(trades):,}" if trades else ""),
+        "chart_notes": [
+            *chart.notes,
+            *(
+                [
+                    "Equity, drawdown and the daily bars are the whole account's; the trades "
+                    f"(markers and table) are {f.symbol}'s."
+                ]
+                if f.symbol
+                else []
+            ),
+            "Drawdown is drawn from every snapshot; the max drawdown statistic uses each UTC "
+            "day's last snapshot. Daily bars cover their UTC day, 00:00 to 24:00.",
+        ],
+    }
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'qtrader[plots]'") from None
-    curve = daily_equity(ctx.store, f)
-    days = by_day(ctx.store, f)
-    fig, (ax_eq, ax_dd, ax_pnl) = plt.subplots(
-        3, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1.5]}
-    )
-    title = f"qtrader · {f.mode.upper()}" + (f" · {f.symbol}" if f.symbol else "")
-    if curve:
-        x = [row["day"] for row in curve]
-        equity = [row["equity"] for row in curve]
-        peak, drawdown = float("-inf"), []
-        for value in equity:
-            peak = max(peak, value)
-            drawdown.append(100 * (value - peak) / peak if peak else 0)
-        ax_eq.plot(x, equity, color="#1f77b4", linewidth=1.6)
-        ax_dd.fill_between(x, drawdown, 0, color="#d62728", alpha=0.4)
-    else:
-        ax_eq.text(
-            0.5, 0.5, "no equity snapshots in this range", ha="center", transform=ax_eq.transAxes
-        )
-    if days:
-        pnl = [float(row["net_pnl"]) for row in days]
-        ax_pnl.bar(
-            [row["day"] for row in days],
-            pnl,
-            color=["#2ca02c" if v >= 0 else "#d62728" for v in pnl],
-        )
-    ax_eq.set_title(title)
-    ax_eq.set_ylabel("equity (USDT)")
-    ax_dd.set_ylabel("drawdown %")
-    ax_pnl.set_ylabel("daily net PnL")
-    for ax in (ax_eq, ax_dd, ax_pnl):
-        ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
+
+def report_title(f: Filters, start: datetime | None, end: datetime | None, db: str) -> str:
+    period = f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC" if start and end else "no data"
+    symbol = f" · {f.symbol}" if f.symbol else ""
+    return f"qtrader PnL · {mode_label(f.mode)}{symbol} · {period} · {db}"
+
+
+def report_summary(data: dict[str, Any]) -> str:
+    t, e, totals = data["trades"], data["equity"], data["totals"]
+    parts = [
+        f"{t['trades']} trades",
+        f"net {_fmt(totals['net_pnl'])} USDT",
+        f"win rate {_pct(t['win_rate'])} %" if t["win_rate"] is not None else "win rate n/a",
+        f"max drawdown {_pct(e['max_drawdown_frac'])} %" if e.get("days") else "no equity data",
+        f"{totals['open_positions']} open (unrealized {_fmt(totals['unrealized_pnl'])})",
+    ]
+    return " · ".join(parts)
+
+
+def _write_html(view: dict[str, Any], path: Path) -> str:
+    from qtrader.steps.report_html import render_html
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path.write_text(render_html(view), encoding="utf-8")
     return str(path)
 
 
@@ -302,7 +324,7 @@ def _tables(data: dict[str, Any]) -> list[Table]:
             ["day", "realized", "fees", "funding", "net", "trades", "equity"],
             days,
         ),
-        Table("go-live checklist (seed 003)", ["check", "result", "value"], checks),
+        Table("go-live checklist", ["check", "result", "value"], checks),
     ]
 
 

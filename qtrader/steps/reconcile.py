@@ -16,10 +16,11 @@ The exchange is the source of truth. One run:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 
@@ -36,6 +37,7 @@ from qtrader.exchange.port import (
     Exchange,
     Fill,
     Found,
+    IncomeRow,
     NotFound,
     OrderReport,
     PositionDetail,
@@ -54,6 +56,7 @@ from qtrader.store.state import get_state, set_state
 INCOME_LOOKBACK = timedelta(days=7)  # the first run reads the ledger this far back
 _PROTECTIVE = ("stop_loss", "take_profit")
 WATCHDOG_CLOSES = ("stop_crossed_closed", "stop_failed_closed", "time_exit")
+T = TypeVar("T")
 
 
 @dataclass
@@ -91,15 +94,17 @@ class _Run:
 
     # --- 1. orders whose outcome is unknown --------------------------------------------
 
-    def resolve_in_flight(self) -> None:
-        """Look up every order of unknown outcome. Only the exchange's own "does not exist",
-        past the grace period, gives one up; a lookup that gets no answer keeps it unknown."""
-        grace = self.ctx.settings.exchange.unknown_order_grace_s
-        rows = self.store.fetchall(
+    def in_flight(self) -> list[tuple]:
+        return self.store.fetchall(
             "SELECT client_order_id, symbol, kind, created_at FROM orders "
             "WHERE mode = ? AND status IN ('submitting', 'unknown')",
             [self.mode],
         )
+
+    def resolve_in_flight(self, rows: list[tuple]) -> None:
+        """Look up every order of unknown outcome. Only the exchange's own "does not exist",
+        past the grace period, gives one up; a lookup that gets no answer keeps it unknown."""
+        grace = self.ctx.settings.exchange.unknown_order_grace_s
         for cid, symbol, kind, created_at in rows:
             answer = look_up(self.exchange, symbol, cid, kind != "market")
             if isinstance(answer, Found):
@@ -125,13 +130,17 @@ class _Run:
 
     # --- 3. protective orders that left the book ---------------------------------------
 
-    def sync_protective(self, open_algo: list[OrderReport]) -> None:
-        on_book = {o.client_order_id for o in open_algo}
-        rows = self.store.fetchall(
+    def protective(self) -> list[tuple]:
+        return self.store.fetchall(
             "SELECT client_order_id, symbol FROM orders WHERE mode = ? AND status = 'open' "
             f"AND role IN {_PROTECTIVE}",
             [self.mode],
         )
+
+    def sync_protective(self, open_algo: list[OrderReport], rows: list[tuple]) -> None:
+        """`rows`: our protective orders open as the run began. One that an in-flight lookup
+        turns open this run is checked against the book by the next."""
+        on_book = {o.client_order_id for o in open_algo}
         for cid, symbol in rows:
             if cid in on_book:
                 continue
@@ -149,11 +158,12 @@ class _Run:
 
     # --- 2/4. the ledgers ----------------------------------------------------------------
 
-    def ingest_income(self) -> None:
+    def income_since(self) -> int:
+        since = get_state(self.store, f"income_cursor:{self.mode}")
+        return since if since is not None else to_ms(self.ctx.now() - INCOME_LOOKBACK)
+
+    def ingest_income(self, rows: list[IncomeRow]) -> None:
         key = f"income_cursor:{self.mode}"
-        since = get_state(self.store, key)
-        since_ms = since if since is not None else to_ms(self.ctx.now() - INCOME_LOOKBACK)
-        rows = self.exchange.income(since_ms=since_ms)
         if not rows:
             return
         known = set(
@@ -199,16 +209,19 @@ class _Run:
         set_state(self.store, key, max(r.ts_ms for r in rows))
         self.count("income_rows", len(rows))
 
-    def ingest_fills(self, symbols: set[str]) -> None:
-        # cursors first, then the requests, then the writes: the file is opened once for
-        # the reads and once for the writes, not twice per symbol (it is let go per request)
+    def ingest_fills(self, symbols: set[str], then: Callable[[], T] | None = None) -> T | None:
+        """Cursors first, then the requests, then the writes: the file is opened once for the
+        reads and once for the writes, not twice per symbol (it is let go per request).
+        `then`: one more request made before the writes (reconcile's account read)."""
         keys = {symbol: f"fills_cursor:{self.mode}:{symbol}" for symbol in sorted(symbols)}
         cursors = {symbol: get_state(self.store, key) for symbol, key in keys.items()}
         fetched = {s: self.exchange.fills(s, since_ms=cursors[s]) for s in keys}
+        answer = then() if then is not None else None
         for symbol, fills in fetched.items():
             if fills:
                 self._store_fills(fills)
                 set_state(self.store, keys[symbol], max(f.ts_ms for f in fills))
+        return answer
 
     def _store_fills(self, fills: list[Fill]) -> None:
         for asset in sorted({f.commission_asset for f in fills} - {"USDT", "USDC"}):
@@ -489,16 +502,20 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
     batch = WriteBatch(ctx.run_id, ctx.mode)
     run = _Run(ctx, exchange, batch)
     try:
+        # The file is let go across every request and each reopen costs tens of ms, so what
+        # the run reads from it, it reads in a few visits: what it knows before asking the
+        # exchange, the exchange's answers written together, then the fills and the account.
         load_markets(ctx.store, exchange, ctx.mode, ctx.settings.exchange.markets_ttl_s)
+        in_flight, protective, income_since = run.in_flight(), run.protective(), run.income_since()
         exchange.sync_clock()
-        run.resolve_in_flight()
-        batch.commit(ctx.store)
+        run.resolve_in_flight(in_flight)
         details = exchange.position_details()
         open_algo = exchange.open_orders(None, conditional=True)
         run.counts["open_orders"] = len(exchange.open_orders(None, conditional=False))
-        run.sync_protective(open_algo)
+        run.sync_protective(open_algo, protective)
+        income = exchange.income(since_ms=income_since)
         batch.commit(ctx.store)  # settling reads which protective order fired
-        run.ingest_income()
+        run.ingest_income(income)
         rederive_if_migrated(ctx.store)
         active = (
             run.touched
@@ -506,7 +523,7 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
             | {k[0] for k in run.local_open()}
             | run.unledgered()
         )
-        run.ingest_fills(active)
+        account = run.ingest_fills(active, then=exchange.account)
         run.derive(active, details)
         run.sync_positions(details)
         batch.commit(ctx.store)
@@ -515,7 +532,8 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         if closed:  # settle what the watchdog closed in this same run
             settle_now(ctx, exchange, batch, closed, run)
         run.record_resting(open_algo, details)
-        account = exchange.account()
+        if repairs:  # orders were sent: the balance read before them is out of date
+            account = exchange.account()
         state = account_state(ctx, account)
         try:
             trip_breakers(ctx, state, risk_limits(ctx.settings), batch)

@@ -22,7 +22,7 @@ from typing import IO
 
 from qtrader.errors import DatabaseBusy
 
-ACTORS = frozenset({"execute", "reconcile", "close-all"})
+ACTORS = frozenset({"execute", "reconcile", "close-all", "prune"})
 
 
 def lock_path(db_path: str | Path) -> Path:

@@ -57,7 +57,7 @@ class Store:
     def conn(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
             # a reopen mid-run serves small reads and writes: one thread opens ~30 % faster
-            self._conn = _connect_waiting(
+            self._conn = connect_waiting(
                 Path(self.path), self.lock_timeout, self.read_only, {"threads": 1}
             )
         return self._conn
@@ -73,6 +73,31 @@ class Store:
         self._conn.execute("PRAGMA disable_checkpoint_on_shutdown")
         self._conn.close()
         self._conn = None
+
+    @contextmanager
+    def writing(self) -> Iterator[Store]:
+        """A reader's rare write (a pending re-derive, the paper exchange catching up): the
+        read-only connection is swapped for a read-write one for the block, then let go."""
+        if not self.read_only or self.sandbox:
+            yield self
+            return
+        self.release()
+        self.read_only = False
+        try:
+            yield self
+        finally:
+            self.release()
+            self.read_only = True
+
+    def forget_connection(self) -> None:
+        """Let go of a connection whose file was replaced on disk (compaction): closed without
+        a checkpoint, so nothing is written to the old file; the next use opens the new one."""
+        if self._conn is None:
+            return
+        self._conn.execute("PRAGMA disable_checkpoint_on_shutdown")
+        self._conn.close()
+        self._conn = None
+        self._column_types = {}
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(sql, params or [])
@@ -143,13 +168,25 @@ class Store:
         self._conn = None
 
 
+def check_db_path(path: str) -> None:
+    """A control character in the path (a `\\r` from an env file with Windows line endings)
+    would silently open a new, empty database beside the real one: refused."""
+    bad = [c for c in path if ord(c) < 32 or ord(c) == 127]
+    if bad:
+        raise UsageError(
+            f"database path {path!r} contains a control character ({bad[0]!r}); an env file "
+            "with Windows line endings does this: convert it (sed -i 's/\\r$//' FILE)"
+        )
+
+
 def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -> Store:
+    check_db_path(path)
     db_path = Path(path)
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     elif not db_path.exists():
         raise UsageError(f"database {path} does not exist; run a command that writes it first")
-    conn = _connect_waiting(db_path, lock_timeout, read_only)
+    conn = connect_waiting(db_path, lock_timeout, read_only)
     store = Store(conn, str(db_path), lock_timeout=lock_timeout, read_only=read_only)
     if not read_only:
         migrate(conn)
@@ -159,28 +196,45 @@ def open_store(path: str, lock_timeout: float = 30.0, read_only: bool = False) -
     return store
 
 
+def open_reader(path: str, lock_timeout: float = 30.0) -> Store:
+    """A store for the commands that only read (status, pnl-report): a read-only connection,
+    which any number of readers (a notebook too) can hold at once, let go across network I/O.
+    A missing or out-of-date file is first created or migrated, and what a close-all saved
+    while the file was locked imported, as any command would."""
+    from qtrader.store.recovery import pending
+
+    db_path = Path(path)
+    if not db_path.exists() or not _is_current(db_path, lock_timeout) or pending(path):
+        writer = open_store(path, lock_timeout)  # creates, migrates, imports recovery files
+        writer.execute("CHECKPOINT")  # readers replay a WAL in memory on every open
+        writer.close()
+    conn = connect_waiting(db_path, lock_timeout, read_only=True)
+    return Store(conn, str(db_path), lock_timeout=lock_timeout, read_only=True)
+
+
 def open_sandbox(path: str, lock_timeout: float = 30.0, read_only: bool = False) -> Store:
     """A store whose every write is rolled back at close: the file is left as it was.
 
     A missing or out-of-date file is first created or migrated (schema only, as any command
     would); after that nothing is written. `read_only` also opens the connection read-only,
     so DuckDB itself refuses any write."""
+    check_db_path(path)
     db_path = Path(path)
     if not db_path.exists() or not _is_current(db_path, lock_timeout):
         open_store(path, lock_timeout).close()
-    conn = _connect_waiting(db_path, lock_timeout, read_only)
+    conn = connect_waiting(db_path, lock_timeout, read_only)
     return Store(conn, str(db_path), sandbox=True)
 
 
 def _is_current(path: Path, lock_timeout: float) -> bool:
-    conn = _connect_waiting(path, lock_timeout, read_only=True)
+    conn = connect_waiting(path, lock_timeout, read_only=True)
     try:
         return up_to_date(conn)
     finally:
         conn.close()
 
 
-def _connect_waiting(
+def connect_waiting(
     path: Path, lock_timeout: float, read_only: bool, config: dict[str, Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + max(lock_timeout, 0.0)
@@ -225,7 +279,8 @@ def busy_message(path: Path, duckdb_message: str, waited_s: float) -> str:
         f"database {path} is busy: PID {pid} ({command}) holds it open and is not a qtrader "
         f"run (a notebook, the DuckDB CLI or UI?); waited {waited_s:g}s. Until it lets go, no "
         f"qtrader step runs: no reconcile, no stop repairs, no breakers. Close its connection "
-        f"(`con.close()`) or stop it (`kill {pid}`); to explore, open a copy of the file"
+        f"(`con.close()`) or stop it (`kill {pid}`); to explore, open the copy qtrader keeps "
+        f"for that: {path}.explore/explore.duckdb (read-only)"
     )
 
 

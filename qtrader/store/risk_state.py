@@ -20,9 +20,9 @@ _CLOSING_ROLES = "('stop_loss', 'take_profit', 'exit', 'reverse_exit')"
 
 def record_equity(store: Store, mode: str, run_id: int, wallet: Decimal, equity: Decimal) -> None:
     store.execute(
-        "INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity, exchange) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [utcnow(), mode, run_id, wallet, equity - wallet, equity, store.exchange],
+        "INSERT INTO equity (ts, mode, run_id, wallet_balance, unrealized_pnl, equity) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [utcnow(), mode, run_id, wallet, equity - wallet, equity],
     )
 
 

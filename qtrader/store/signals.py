@@ -45,9 +45,11 @@ def stored_ids(store: Store, signal_ids: Iterable[str]) -> StoredIds:
     ids = sorted(set(signal_ids))
     if not ids:
         return StoredIds(set(), set())
-    rows = store.fetchall(
-        "SELECT signal_id, content_hash, status FROM signals WHERE list_contains(?, signal_id)",
-        [ids],
+    rows = store.fetchall(  # signal_keys: pruned signals are still known (qtrader prune)
+        "SELECT signal_id, content_hash, status FROM signals WHERE list_contains(?, signal_id) "
+        "UNION ALL SELECT signal_id, content_hash, status FROM signal_keys "
+        "WHERE list_contains(?, signal_id)",
+        [ids, ids],
     )
     return StoredIds(
         pairs={(r[0], r[1]) for r in rows},

@@ -1,5 +1,6 @@
 -- Multi-exchange (issue 16): every record names the exchange it came from or went to
 -- (binanceusdm | bybit | okx; paper rows name the exchange the run was configured for).
+-- Equity snapshots get theirs from the run that took them (equity.run_id → runs.exchange).
 -- Rows written before this migration were all Binance USDⓈ-M. A database keeps one exchange
 -- per mode (testnet, live): qtrader refuses to mix them (use another --db).
 ALTER TABLE runs ADD COLUMN exchange VARCHAR;
@@ -7,7 +8,6 @@ ALTER TABLE orders ADD COLUMN exchange VARCHAR;
 ALTER TABLE fills ADD COLUMN exchange VARCHAR;
 ALTER TABLE income ADD COLUMN exchange VARCHAR;
 ALTER TABLE positions ADD COLUMN exchange VARCHAR;
-ALTER TABLE equity ADD COLUMN exchange VARCHAR;
 ALTER TABLE exchange_calls ADD COLUMN exchange VARCHAR;
 ALTER TABLE market_cache ADD COLUMN exchange VARCHAR;
 ALTER TABLE symbol_setup ADD COLUMN exchange VARCHAR;
@@ -20,7 +20,6 @@ UPDATE orders SET exchange = 'binanceusdm';
 UPDATE fills SET exchange = 'binanceusdm';
 UPDATE income SET exchange = 'binanceusdm';
 UPDATE positions SET exchange = 'binanceusdm';
-UPDATE equity SET exchange = 'binanceusdm';
 UPDATE exchange_calls SET exchange = 'binanceusdm';
 UPDATE market_cache SET exchange = 'binanceusdm';
 UPDATE symbol_setup SET exchange = 'binanceusdm';

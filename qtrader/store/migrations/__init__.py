@@ -79,6 +79,11 @@ def apply_views(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("INSERT INTO schema_views VALUES (?)", [_views_hash()])
 
 
+def view_sql() -> list[str]:
+    """The report views' SQL, one string per file (each may hold several statements)."""
+    return _view_sql()
+
+
 def _view_sql() -> list[str]:
     views = resources.files("qtrader.store").joinpath("views")
     entries = sorted(views.iterdir(), key=lambda e: e.name)

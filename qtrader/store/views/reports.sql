@@ -1,4 +1,4 @@
--- Report views: a public interface (README "SQL views"). Re-created on every open, so a
+-- Report views: a public interface (docs/concepts/reporting.md, "SQL views"). Re-created on every open, so a
 -- change here reaches every database at once. Money columns stay DECIMAL; ratios are DOUBLE.
 
 -- One row per closed position.
@@ -36,13 +36,15 @@ WHERE p.status = 'closed';
 -- v_trades, so a day's numbers are the same in every table) and equity at the day's close.
 CREATE OR REPLACE VIEW v_daily_pnl AS
 WITH trade_days AS (
-    SELECT mode, exchange, closed_at::DATE AS day, sum(gross_pnl) AS realized_pnl,
-           sum(fees) AS fees, sum(funding) AS funding, count(*) AS trades
-    FROM v_trades GROUP BY ALL
+    SELECT mode, closed_at::DATE AS day, sum(gross_pnl) AS realized_pnl, sum(fees) AS fees,
+           sum(funding) AS funding, count(*) AS trades, any_value(exchange) AS exchange
+    FROM v_trades GROUP BY mode, closed_at::DATE
 ), equity_days AS (
-    SELECT mode, exchange, ts::DATE AS day, arg_max(equity, ts) AS equity FROM equity GROUP BY ALL
+    SELECT e.mode, e.ts::DATE AS day, arg_max(e.equity, e.ts) AS equity,
+           any_value(r.exchange) AS exchange
+    FROM equity e LEFT JOIN runs r ON r.run_id = e.run_id GROUP BY e.mode, e.ts::DATE
 ), days AS (
-    SELECT mode, exchange, day FROM trade_days UNION SELECT mode, exchange, day FROM equity_days
+    SELECT mode, day FROM trade_days UNION SELECT mode, day FROM equity_days
 )
 SELECT
     d.day,
@@ -53,12 +55,10 @@ SELECT
     coalesce(t.trades, 0)                                               AS trades,
     e.equity,
     d.mode,
-    d.exchange
+    coalesce(t.exchange, e.exchange)                                    AS exchange
 FROM days d
-LEFT JOIN trade_days t
-    ON t.mode = d.mode AND t.day = d.day AND t.exchange IS NOT DISTINCT FROM d.exchange
-LEFT JOIN equity_days e
-    ON e.mode = d.mode AND e.day = d.day AND e.exchange IS NOT DISTINCT FROM d.exchange;
+LEFT JOIN trade_days t USING (mode, day)
+LEFT JOIN equity_days e USING (mode, day);
 
 -- Open positions at their last mark (as of the last reconcile).
 -- stop_loss / take_profit: the triggers resting on the exchange as the last reconcile left
@@ -72,4 +72,6 @@ FROM positions WHERE status = 'open';
 
 -- Equity snapshots.
 CREATE OR REPLACE VIEW v_equity AS
-SELECT ts, wallet_balance, unrealized_pnl, equity, mode, exchange FROM equity;
+-- exchange: the one the snapshot's run talked to.
+SELECT e.ts, e.wallet_balance, e.unrealized_pnl, e.equity, e.mode, r.exchange
+FROM equity e LEFT JOIN runs r ON r.run_id = e.run_id;
