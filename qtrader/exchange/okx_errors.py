@@ -5,8 +5,9 @@ an order endpoint's refusal is `code "1"` with the reason per item in `data[i].s
 ccxt maps many codes to its exception classes but leaves others as a plain `ExchangeError`
 with the body in the message (51169/51170 reduce-only, 51065 algo id exists, 51088 one
 position-level TP/SL only, 51149 order timeout), and maps a bare HTTP 429 to
-`ExchangeNotAvailable`. So the code is read from the body here, first `sCode` then `code`,
-and the table below decides; ccxt's class decides only where the body has no code.
+`ExchangeNotAvailable`. So the code is read from the body here, first `sCode` then `code`:
+exchange/codes.py's OKX table gives a refusal its meaning (a `Refusal`), TRANSPORT below
+names the codes that are not refusals; ccxt's class decides only where the body has none.
 """
 
 from __future__ import annotations
