@@ -37,6 +37,7 @@ bench: $(STAMP)
 	-$(BIN)/python benchmarks/demo_time.py
 	-$(BIN)/python benchmarks/lock_and_rate.py
 	-$(BIN)/python benchmarks/explore_copy.py
+	-$(BIN)/python benchmarks/okx_requests.py
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }
