@@ -32,7 +32,8 @@ with the stop-loss and take-profit on the exchange, risk limits, reconciliation 
 Every command accepts --json (then stdout is exactly one JSON document). Logs go to stderr.
 
 Exit codes: 0 done · 1 runtime failure · 2 bad usage or configuration ·
-3 halted (kill switch or circuit breaker) · 4 database busy (lock held past --lock-timeout).
+3 halted (kill switch or circuit breaker) · 4 database busy (lock held past --lock-timeout) ·
+130 interrupted (Ctrl-C or SIGTERM; what was sent is protected first).
 """
 
 

@@ -457,3 +457,31 @@ def test_doctor_on_bybit_and_an_account_in_hedge_mode(bybit, db_path):
         and "switch the USDT perpetuals to one-way" in signal["reason"]
     )
     assert bybit.positions.get("BTCUSDT", Decimal(0)) == 0
+
+
+def test_a_stop_bybit_is_slow_to_show_is_resent_and_its_duplicate_refused(bybit, db_path):
+    """The stop's answer is lost and Bybit shows it only late: the lookup (asked twice) says
+    not found, the stop is sent again, Bybit refuses the reused orderLinkId (110072), and the
+    lookup that follows finds the first copy. One stop on the book."""
+    pull(BUY)
+    creates = []
+
+    def chaos(method, path):
+        if path == "/v5/order/create":
+            creates.append(path)
+            if len(creates) == 2:
+                bybit.hide_new_orders = 4  # realtime and history, twice each
+                return "timeout_after_accept"
+            bybit.hide_new_orders = 0
+        return None
+
+    bybit.chaos = chaos
+    code, doc = execute()
+    assert code == 0, json.dumps(doc, default=str)[:2000]
+    stop_posts = [c for c in bybit.creates() if c["orderLinkId"] == SL]
+    assert len(stop_posts) == 2  # sent again after "not found"...
+    assert bybit.accepted.count(SL) == 1  # ...and Bybit kept one
+    assert_protected(bybit)
+    assert query(db_path, "SELECT status FROM orders WHERE client_order_id = ?", [SL]) == [
+        ("open",)
+    ]

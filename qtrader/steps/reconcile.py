@@ -33,8 +33,11 @@ from qtrader.domain.protection import Kind
 from qtrader.errors import ExitCode, Halted
 from qtrader.exchange import open_exchange
 from qtrader.exchange.port import (
+    Account,
     CannotTell,
     Exchange,
+    ExchangeRejected,
+    ExchangeUnavailable,
     Fill,
     Found,
     IncomeRow,
@@ -96,20 +99,25 @@ class _Run:
 
     def in_flight(self) -> list[tuple]:
         return self.store.fetchall(
-            "SELECT client_order_id, symbol, kind, created_at FROM orders "
+            "SELECT client_order_id, symbol, kind, created_at, role FROM orders "
             "WHERE mode = ? AND status IN ('submitting', 'unknown')",
             [self.mode],
         )
 
-    def resolve_in_flight(self, rows: list[tuple]) -> None:
+    def resolve_in_flight(self, rows: list[tuple]) -> list[tuple]:
         """Look up every order of unknown outcome. Only the exchange's own "does not exist",
-        past the grace period, gives one up; a lookup that gets no answer keeps it unknown."""
+        past the grace period, gives one up; a lookup that gets no answer keeps it unknown.
+        Returns the protective orders found open: checked against the book like the others
+        (one can fire between its lookup and the book's read)."""
         grace = self.ctx.settings.exchange.unknown_order_grace_s
-        for cid, symbol, kind, created_at in rows:
+        now_open = []
+        for cid, symbol, kind, created_at, role in rows:
             answer = look_up(self.exchange, symbol, cid, kind != "market")
             if isinstance(answer, Found):
                 record_answer(self.batch, cid, answer.report)
                 self.count("orders_resolved")
+                if role in _PROTECTIVE and answer.report.status is OrderStatus.OPEN:
+                    now_open.append((cid, symbol))
             elif isinstance(answer, CannotTell):
                 self.count("orders_still_unknown")
                 self.batch.event(
@@ -127,6 +135,7 @@ class _Run:
                     error="the exchange has no such order (looked up during reconcile)",
                 )
                 self.count("orders_not_found")
+        return now_open
 
     # --- 3. protective orders that left the book ---------------------------------------
 
@@ -138,8 +147,8 @@ class _Run:
         )
 
     def sync_protective(self, open_algo: list[OrderReport], rows: list[tuple]) -> None:
-        """`rows`: our protective orders open as the run began. One that an in-flight lookup
-        turns open this run is checked against the book by the next."""
+        """`rows`: our protective orders open as the run began, and those an in-flight
+        lookup found open this run."""
         on_book = {o.client_order_id for o in open_algo}
         for cid, symbol in rows:
             if cid in on_book:
@@ -508,7 +517,7 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         load_markets(ctx.store, exchange, ctx.mode, ctx.settings.exchange.markets_ttl_s)
         in_flight, protective, income_since = run.in_flight(), run.protective(), run.income_since()
         exchange.sync_clock()
-        run.resolve_in_flight(in_flight)
+        protective += run.resolve_in_flight(in_flight)
         details = exchange.position_details()
         open_algo = exchange.open_orders(None, conditional=True)
         run.counts["open_orders"] = len(exchange.open_orders(None, conditional=False))
@@ -523,7 +532,9 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
             | {k[0] for k in run.local_open()}
             | run.unledgered()
         )
-        account = run.ingest_fills(active, then=exchange.account)
+        # read early to save a visit, but a failed read must not keep the watchdog from the
+        # stops: it is read again after the repairs (before this change it came after them)
+        account = run.ingest_fills(active, then=lambda: _account_if_it_answers(exchange))
         run.derive(active, details)
         run.sync_positions(details)
         batch.commit(ctx.store)
@@ -532,7 +543,7 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
         if closed:  # settle what the watchdog closed in this same run
             settle_now(ctx, exchange, batch, closed, run)
         run.record_resting(open_algo, details)
-        if repairs:  # orders were sent: the balance read before them is out of date
+        if repairs or account is None:  # orders were sent (the balance read is out of date)
             account = exchange.account()
         state = account_state(ctx, account)
         try:
@@ -543,6 +554,14 @@ def reconcile(ctx: RunContext, exchange: Exchange | None = None) -> Result:
     finally:
         batch.exchange_calls(exchange.journal())
         batch.commit(ctx.store)
+
+
+def _account_if_it_answers(exchange: Exchange) -> Account | None:
+    try:
+        return exchange.account()
+    except (ExchangeUnavailable, ExchangeRejected) as exc:
+        logger.warning("account not read before the repairs ({}): read again after them", exc)
+        return None
 
 
 def settle_now(

@@ -319,26 +319,21 @@ def _svg(chart: Chart) -> str:
 
 
 def _day_grid(start: datetime, end: datetime, x) -> list[str]:
-    """A line at every UTC midnight (labelled; every k-th when there are many days)."""
+    """A labelled line at UTC midnights: every day, or every k-th day when there are many
+    (at most about 12), so the bars below line up with the days above."""
     first = datetime.combine(start.date(), datetime.min.time())
     days = max(1, (end - first).days + 1)
     every = max(1, -(-days // 12))
     lines = []
     moment = first if first >= start else first + timedelta(days=1)
-    n = 0
     while moment <= end:
         px = x(moment)
-        lines.append(
-            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="30" y2="{HEIGHT - 30}" stroke="#eee"/>'
-        )
-        if n % every == 0:
-            anchor = "end" if px > WIDTH - RIGHT - 40 else "middle"
-            lines.append(
-                f'<text x="{px:.1f}" y="{HEIGHT - 14}" text-anchor="{anchor}">'
-                f"{moment:%Y-%m-%d}</text>"
-            )
-        moment += timedelta(days=1)
-        n += 1
+        anchor = "end" if px > WIDTH - RIGHT - 40 else "middle"
+        lines += [
+            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="30" y2="{HEIGHT - 30}" stroke="#eee"/>',
+            f'<text x="{px:.1f}" y="{HEIGHT - 14}" text-anchor="{anchor}">{moment:%Y-%m-%d}</text>',
+        ]
+        moment += timedelta(days=every)
     return lines
 
 

@@ -18,6 +18,7 @@ from qtrader.exchange import replaying
 from qtrader.output import Result, Table, mode_label
 from qtrader.steps import RunContext
 from qtrader.steps.halting import in_force
+from qtrader.store.recovery import pending_halts
 from qtrader.store.runs import last_runs
 from qtrader.store.signals import counts_by_status
 
@@ -25,7 +26,11 @@ SIGNAL_STATUSES = ("pending", "executed", "rejected", "skipped", "expired", "inv
 
 
 def status(ctx: RunContext) -> Result:
-    halts = [h.as_dict() for h in in_force(ctx)]
+    held = in_force(ctx)
+    kinds = {h.kind for h in held}
+    # close-all's halts still in a recovery file (this reader could not import it) count too
+    held += [h for h in pending_halts(ctx.store.path, ctx.mode) if h.kind not in kinds]
+    halts = [h.as_dict() for h in held]
     counts = counts_by_status(ctx.store)
     signals = {name: counts.get(name, 0) for name in SIGNAL_STATUSES} | counts
     runs = [r for r in last_runs(ctx.store) if r["run_id"] != ctx.run_id]

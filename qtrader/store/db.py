@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from loguru import logger
 
 from qtrader.errors import DatabaseBusy, QtraderError, UsageError
 from qtrader.secrets import mask
@@ -204,10 +205,19 @@ def open_reader(path: str, lock_timeout: float = 30.0) -> Store:
     from qtrader.store.recovery import pending
 
     db_path = Path(path)
-    if not db_path.exists() or not _is_current(db_path, lock_timeout) or pending(path):
-        writer = open_store(path, lock_timeout)  # creates, migrates, imports recovery files
-        writer.execute("CHECKPOINT")  # readers replay a WAL in memory on every open
-        writer.close()
+    must_write = not db_path.exists() or not _is_current(db_path, lock_timeout)
+    if must_write or pending(path):
+        try:  # creates, migrates, imports recovery files
+            writer = open_store(path, lock_timeout if must_write else min(lock_timeout, 2.0))
+        except DatabaseBusy as busy:
+            if must_write:
+                raise
+            # a notebook holds the file read-only: read beside it; status shows the halts
+            # of the files not imported (recovery.pending_halts), the next writer imports them
+            logger.warning("recovery files not imported, read as they are: {}", busy)
+        else:
+            writer.execute("CHECKPOINT")  # readers replay a WAL in memory on every open
+            writer.close()
     conn = connect_waiting(db_path, lock_timeout, read_only=True)
     return Store(conn, str(db_path), lock_timeout=lock_timeout, read_only=True)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -42,10 +43,15 @@ def export(db_path: str | Path, conn: duckdb.DuckDBPyConnection) -> Path:
     folder.mkdir(exist_ok=True)
     for name in EXPORTED:
         final = folder / f"{name}.parquet"
-        partial = folder / f".{name}.parquet.partial"
-        conn.execute(f"COPY (SELECT * FROM {name}) TO '{_sql(partial)}' (FORMAT parquet, "
-                     "COMPRESSION zstd)")  # fmt: skip
-        os.replace(partial, final)
+        # two runs that finish together both export (each on its own read-only connection):
+        # each writes its own partial file, so neither renames the other's half-written one
+        partial = folder / f".{name}.parquet.{_unique()}.partial"
+        try:
+            conn.execute(f"COPY (SELECT * FROM {name}) TO '{_sql(partial)}' (FORMAT parquet, "
+                         "COMPRESSION zstd)")  # fmt: skip
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
     _write_views(folder)
     (folder / MARKER).touch()
     return folder
@@ -69,14 +75,43 @@ def _write_views(folder: Path) -> None:
     if a notebook holds it, the views it has already point at the refreshed files."""
     views = folder / "explore.duckdb"
     if views.exists():
+        _add_missing_views(views, folder)
         return
-    partial = folder / ".explore.duckdb.partial"
-    partial.unlink(missing_ok=True)
-    with duckdb.connect(str(partial)) as conn:
-        for name in EXPORTED:
-            path = _sql((folder / f"{name}.parquet").resolve())
-            conn.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
-    os.replace(partial, views)
+    partial = folder / f".explore.duckdb.{_unique()}.partial"
+    try:
+        with duckdb.connect(str(partial)) as conn:
+            for name in EXPORTED:
+                conn.execute(_view_sql(folder, name))
+        os.replace(partial, views)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _add_missing_views(views: Path, folder: Path) -> None:
+    """A file a person created before the first export (opening the path creates it) or one
+    from a version that exported less gets the views it lacks. Never replaced: a person's
+    own tables may be in it. One held open by a session is left as it is."""
+    try:
+        with duckdb.connect(str(views), read_only=True) as conn:
+            have = {name for (name,) in conn.execute("SELECT table_name FROM duckdb_tables() "
+                                                     "UNION SELECT view_name FROM duckdb_views() "
+                                                     "WHERE NOT internal").fetchall()}  # fmt: skip
+        missing = [name for name in EXPORTED if name not in have]
+        if missing:
+            with duckdb.connect(str(views)) as conn:
+                for name in missing:
+                    conn.execute(_view_sql(folder, name))
+    except duckdb.Error:  # held by a session (a lock): its views, if any, still work
+        return
+
+
+def _view_sql(folder: Path, name: str) -> str:
+    path = _sql((folder / f"{name}.parquet").resolve())
+    return f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')"
+
+
+def _unique() -> str:
+    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def _sql(path: Path) -> str:

@@ -68,6 +68,23 @@ def pending(db_path: str | Path) -> list[Path]:
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
+def pending_halts(db_path: str | Path, mode: str) -> list[Halt]:
+    """The mode's halts in recovery files not imported yet: a reader that could not import
+    them (the file held read-only by a notebook) still shows close-all's kill switch."""
+    found = []
+    for path in pending(db_path):
+        try:
+            for h in json.loads(path.read_text())["tables"]["halts"]:
+                if h["mode"] != mode:
+                    continue
+                since = datetime.fromisoformat(h["since"])
+                reason = f"{h['reason']} (in {path.name}, not imported yet)"
+                found.append(Halt(mode, h["kind"], reason, since, since.date()))
+        except Exception as exc:
+            logger.error("no halt could be read from {}: {}", path, exc)
+    return found
+
+
 def import_pending(store: Store) -> list[Path]:
     """Import every pending recovery file into `store`, each in one transaction.
 
