@@ -325,12 +325,11 @@ def test_cancel_all_algos_lists_then_cancels_ten_to_a_request(okx):
     assert [len(b) for b in batches] == [10, 2]
     assert all(item["instId"] == "BTC-USDT-SWAP" and item["algoId"] for b in batches for item in b)
     assert fake.live_algos() == []
-    listing = fake.calls("/api/v5/trade/orders-algo-pending", "GET")[-1]
-    assert listing.params == {
-        "instType": "SWAP",
-        "instId": "BTC-USDT-SWAP",
-        "ordType": "conditional,oco",
-    }
+    listings = [c.params for c in fake.calls("/api/v5/trade/orders-algo-pending", "GET")]
+    assert listings == [  # stops, targets and OCOs together; trigger orders apart
+        {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "ordType": "conditional,oco"},
+        {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "ordType": "trigger"},
+    ]
 
 
 def test_cancel_all_regular_orders_cancels_each_pending_one(okx):

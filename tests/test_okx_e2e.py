@@ -309,6 +309,9 @@ def test_close_all_closes_every_position_cancels_every_order_and_algo_and_is_fla
     assert execute()[0] == 0
     okx.position("ETH-USDT-SWAP", "-3", entry="3000", mgn_mode="cross")  # opened by hand, cross
     okx.resting_order("hand1", "SOL-USDT-SWAP", "buy", "1", "120")
+    okx.routes[("POST", "/api/v5/trade/order-algo")]({}, {  # a trigger order made by hand
+        "instId": "XRP-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "trigger",
+        "sz": "5", "triggerPx": "2.5", "orderPx": "-1", "algoClOrdId": "hand2"})  # fmt: skip
     code, doc = invoke_json("--testnet", "close-all", "--yes")
     assert code == 0, json.dumps(doc, default=str)[:3000]
     assert okx.contracts(BTC) == 0 and okx.contracts("ETH-USDT-SWAP") == 0

@@ -73,7 +73,9 @@ EXP_TIME_S = 10  # an entry that reaches OKX later than this after it was sent i
 PAGE = 100  # OKX's largest page for fills-history and bills
 MAX_PAGES = 50
 BILLS_DAYS = 7  # account/bills covers 7 days; older reads go to bills-archive (3 months)
-ALGO_KINDS = "conditional,oco"  # the algo orders a position's stop or target can be
+# the algo-order types listed (OKX takes conditional and oco in one request, trigger apart):
+# a stop or target is a conditional (or an OCO made by hand); a trigger order can open one
+ALGO_KINDS = ("conditional,oco", "trigger")
 CANCEL_ALGOS_PER_CALL = 10
 ORDER_STATES = {
     "live": OrderStatus.OPEN,
@@ -482,11 +484,15 @@ class OkxSwap:
         if symbol:
             params["instId"] = self._inst(symbol)
         if conditional:
-            params["ordType"] = ALGO_KINDS
-            call = self.client.privateGetTradeOrdersAlgoPending
+            # OKX lists algo orders by type: conditional and oco together, trigger orders (a
+            # market order at a price, e.g. placed by hand) apart; close-all must see both
+            algo = self.client.privateGetTradeOrdersAlgoPending
+            rows = []
+            for kinds in ALGO_KINDS:
+                rows += self._data(self._read(lambda k=kinds: algo({**params, "ordType": k})))
         else:
-            call = self.client.privateGetTradeOrdersPending
-        rows = self._data(self._read(lambda: call(params)))
+            pending = self.client.privateGetTradeOrdersPending
+            rows = self._data(self._read(lambda: pending(params)))
         return [
             self._report(r, "", None, algo=conditional)
             for r in rows
