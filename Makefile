@@ -37,6 +37,7 @@ bench: $(STAMP)
 	-$(BIN)/python benchmarks/demo_time.py
 	-$(BIN)/python benchmarks/lock_and_rate.py
 	-$(BIN)/python benchmarks/explore_copy.py
+	-$(BIN)/python benchmarks/requests_per_signal.py
 	-$(BIN)/python benchmarks/okx_requests.py
 
 redis-server:
