@@ -41,6 +41,7 @@ bench: $(STAMP)
 	-$(BIN)/python benchmarks/reaction_time.py
 	-$(BIN)/python benchmarks/storage_per_day.py --load idle --chain tick --minutes 1440
 	-$(BIN)/python benchmarks/requests_per_signal.py
+	-$(BIN)/python benchmarks/okx_requests.py
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }

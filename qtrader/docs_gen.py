@@ -239,20 +239,21 @@ def exit_codes_page() -> str:
 
 def exchange_errors_page() -> str:
     from qtrader.domain.orders import REJECTION_FIXES, Refusal
-    from qtrader.exchange.codes import BINANCE, BINANCE_FIXES, BYBIT, BYBIT_FIXES
+    from qtrader.exchange.codes import BINANCE, BINANCE_FIXES, BYBIT, BYBIT_FIXES, OKX, OKX_FIXES
     from qtrader.network import _FIXES
 
     def codes(table: dict[int, Refusal], refusal: Refusal) -> str:
         return ", ".join(str(c) for c, r in sorted(table.items()) if r is refusal) or "—"
 
     meanings = "".join(
-        f"| `{r.value}` | {codes(BINANCE, r)} | {codes(BYBIT, r)} | "
+        f"| `{r.value}` | {codes(BINANCE, r)} | {codes(BYBIT, r)} | {codes(OKX, r)} | "
         f"{_cell(REJECTION_FIXES.get(r, ''))} |\n"
         for r in Refusal
         if r is not Refusal.OTHER
     )
     own = {**{f"Binance {c}": f for c, f in BINANCE_FIXES.items()},
-           **{f"Bybit {c}": f for c, f in BYBIT_FIXES.items()}}  # fmt: skip
+           **{f"Bybit {c}": f for c, f in BYBIT_FIXES.items()},
+           **{f"OKX {c}": f for c, f in OKX_FIXES.items()}}  # fmt: skip
     specific = "".join(f"| {code} | {_cell(fix)} |\n" for code, fix in sorted(own.items()))
     names = {"url": "URL", "host": "HOST", "detail": "…", "where": "…"}
     names["timeout_setting"] = "the timeout setting"
@@ -264,14 +265,19 @@ def exchange_errors_page() -> str:
         "A rejection by the exchange is stored with the signal (status `rejected`) and printed "
         "as the exchange's code and message, followed by `— ` and what to do, when qtrader "
         "knows. Each exchange's codes map to one meaning (`orders.refusal`), and qtrader "
-        "decides on the meaning alone, so Binance's -2022 and Bybit's 110017 are handled "
-        "alike (`orders.error_code` keeps the exchange's number):\n\n"
-        "| meaning (`orders.refusal`) | Binance codes | Bybit codes | what to do |\n"
-        "|---|---|---|---|\n"
+        "decides on the meaning alone, so Binance's -2022, Bybit's 110017 and OKX's 51169 are "
+        "handled alike (`orders.error_code` keeps the exchange's number):\n\n"
+        "| meaning (`orders.refusal`) | Binance codes | Bybit codes | OKX codes | what to do |\n"
+        "|---|---|---|---|---|\n"
         f"{meanings}\n"
         "Any other code is `other`: stored and shown with the exchange's message. Advice "
         "specific to one exchange's code:\n\n| code | what to do |\n|---|---|\n"
         f"{specific}\n"
+        "OKX's 50011 and 50061 (rate limits, HTTP 429) and 50102 (timestamp expired, or an "
+        "entry past its `expTime`) mean the request was not acted on: it is sent again. "
+        "51149 and 50004 (timed out) mean its outcome is unknown: the order is looked up by "
+        "its client id before anything else. 51000 with `posSide` means the account's "
+        "position mode changed: it is re-read and the order sent once more.\n\n"
         "A request that got no answer at all is told apart by its cause, and the message "
         "names the URL and the fix (`URL`, `HOST` and `…` stand for the real values):\n\n"
         f"| cause | message |\n|---|---|\n{transport}"

@@ -1,6 +1,6 @@
 """Choosing the exchange: the setting, its env name and flag, keys per exchange, the
 registry, exchange-neutral symbols, the `exchange` column and one exchange per mode per file,
-and the refusal taxonomy that makes Binance's and Bybit's codes mean the same thing."""
+and the refusal taxonomy that makes Binance's, Bybit's and OKX's codes mean the same thing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from qtrader.domain.orders import Refusal
 from qtrader.domain.signal import normalise_symbol
 from qtrader.errors import ConfigError
 from qtrader.exchange import credentials, open_exchange
-from qtrader.exchange.codes import BINANCE, BYBIT, refusal_of
+from qtrader.exchange.codes import BINANCE, BYBIT, OKX, refusal_of
 from qtrader.exchange.port import ExchangeRejected
 from qtrader.output import mode_label
 from qtrader.store import open_store
@@ -70,11 +70,13 @@ def test_keys_come_from_the_chosen_exchange_variables_then_the_generic_ones():
         credentials({"OKX_API_KEY": "k", "OKX_API_SECRET": "s"}, "testnet", "okx")
 
 
-def test_an_exchange_not_yet_supported_says_so_before_anything_is_sent():
+def test_okx_opens_the_okx_adapter_in_demo_trading_with_its_passphrase():
     settings = load({"QTRADER_EXCHANGE_NAME": "okx"}, mode="testnet")
     env = {"OKX_API_KEY": "k", "OKX_API_SECRET": "s", "OKX_API_PASSPHRASE": "p"}
-    with pytest.raises(ConfigError, match="not yet supported"):
-        open_exchange(settings, False, env)
+    exchange = open_exchange(settings, False, env)
+    assert exchange.name == "okx" and exchange.host == "https://www.okx.com"
+    assert exchange.client.password == "p"
+    assert exchange.client.headers["x-simulated-trading"] == "1"
 
 
 def test_mainnet_is_refused_unless_confirmed_on_every_exchange():
@@ -93,6 +95,11 @@ def test_binance_and_bybit_codes_mean_the_same_refusals():
             (-4028, 110043, Refusal.NO_CHANGE)]  # fmt: skip
     for binance, bybit, meaning in same:
         assert refusal_of(BINANCE, binance) is refusal_of(BYBIT, bybit) is meaning
+    okx = [(-2022, 51169, Refusal.NOTHING_TO_REDUCE), (-2021, 51280, Refusal.WOULD_TRIGGER_NOW),
+           (-2019, 51008, Refusal.INSUFFICIENT_MARGIN), (-4116, 51065, Refusal.DUPLICATE_CLIENT_ID),
+           (-2013, 51603, Refusal.NOT_FOUND), (-1121, 51001, Refusal.UNKNOWN_SYMBOL)]  # fmt: skip
+    for binance, code, meaning in okx:
+        assert refusal_of(BINANCE, binance) is refusal_of(OKX, code) is meaning
     assert refusal_of(BYBIT, 99999) is Refusal.OTHER and refusal_of(BYBIT, None) is Refusal.OTHER
     leverage = ExchangeRejected(110043, "leverage not modified", Refusal.NO_CHANGE)
     assert leverage.kind == "no_change"

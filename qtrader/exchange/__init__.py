@@ -98,7 +98,7 @@ def check_exchange_access(
 
 
 def _opener(name: str) -> Opener:
-    openers: dict[str, Opener | None] = {"binanceusdm": _binance, "bybit": _bybit, "okx": None}
+    openers: dict[str, Opener | None] = {"binanceusdm": _binance, "bybit": _bybit, "okx": _okx}
     opener = openers.get(name)
     if opener is None:
         raise ConfigError(
@@ -142,6 +142,24 @@ def _bybit(
         retry_wait_s=float(ex.retry_wait_s),
         before_network=store.release if store is not None else None,  # the lock, never held
         lookup_wait_s=min(1.0, float(ex.retry_wait_s) * 2),
+    )
+
+
+def _okx(settings: Settings, mode: str, creds: Credentials, store: Store | None = None) -> Exchange:
+    from qtrader.exchange.okx import OkxSwap  # ccxt is heavy: import only when trading
+
+    ex = settings.exchange
+    return OkxSwap(
+        mode=mode,
+        api_key=creds.api_key,
+        api_secret=creds.secret,
+        passphrase=creds.passphrase or "",
+        api_url=ex.api_url,
+        margin_mode=ex.margin_mode,
+        timeout_s=float(ex.timeout_s),
+        read_retries=ex.read_retries,
+        retry_wait_s=float(ex.retry_wait_s),
+        before_network=store.release if store is not None else None,  # the lock, never held
     )
 
 

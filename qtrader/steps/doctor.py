@@ -155,13 +155,16 @@ def _exchange_checks(ctx: RunContext) -> list[Check]:
         )
     else:
         checks.append(_guarded("key permissions", lambda: _permissions(exchange)))
+    if hasattr(exchange, "account_mode"):  # OKX: swaps need a futures-capable account mode
+        checks.append(_guarded("account mode", lambda: _account_mode(exchange)))
     checks.append(_guarded("position mode", lambda: _position_mode(ctx, exchange)))
     forgotten = forget_symbol_setups(ctx.store, mode)
+    where = "sent on every order" if exchange.name == "okx" else "set per symbol on its next trade"
     checks.append(
         Check(
             "margin mode",
             "PASS",
-            f"{ctx.settings.exchange.margin_mode} (set per symbol on its next trade"
+            f"{ctx.settings.exchange.margin_mode} ({where}"
             + (f"; {forgotten} cached symbol set-up(s) cleared)" if forgotten else ")"),
         )
     )
@@ -252,6 +255,18 @@ def _permissions(exchange: Any) -> Check:
             "restrict it to this machine's IP",
         )
     return Check("key permissions", "PASS", "futures on, withdrawals off, IP restricted")
+
+
+def _account_mode(exchange: Any) -> Check:
+    ok, name = exchange.account_mode()
+    if ok:
+        return Check("account mode", "PASS", f"{name}: swaps can be traded")
+    return Check(
+        "account mode",
+        "FAIL",
+        f"{name}: this account mode cannot trade swaps",
+        "switch the account to Spot and futures mode (OKX: Settings → Account mode)",
+    )
 
 
 def _position_mode(ctx: RunContext, exchange: Any) -> Check:

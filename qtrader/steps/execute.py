@@ -168,7 +168,9 @@ def execute(
         # idle: the exchange (and ccxt, ~0.3 s to import) is not opened; keys and the live
         # confirmation are still checked, so a bad set-up fails now, not at the next signal
         check_exchange_access(ctx.settings, ctx.yes_live)
-        return _result(None, [], f"execute · {ctx.mode.upper()} · nothing pending", dry_run)
+        where = "PAPER" if ctx.mode == "paper" else ctx.settings.exchange.name
+        header = f"execute · {ctx.mode.upper()} · exchange {where} · nothing pending"
+        return _result(None, [], header, dry_run)
     exchange = exchange or open_exchange(ctx.settings, ctx.yes_live, store=ctx.store)
     header = f"execute · {ctx.mode.upper()} · exchange {exchange.host}"
     logger.info(header)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from qtrader.clock import from_ms, utcnow
+from qtrader.domain.okx_ids import qtrader_client_id
 from qtrader.exchange.journal import digest, kept_in_full, sample_key
 from qtrader.store.db import Store
 from qtrader.store.state import get_state, set_state
@@ -60,9 +61,16 @@ _CLIENT_ID_PARAMS = (
     "clientAlgoId",
     "origClientOrderId",
     "orderLinkId",  # Bybit
-    "clOrdId",  # OKX
+    "clOrdId",  # OKX: sent without hyphens, stored as qtrader's id (joins orders)
     "algoClOrdId",
 )
+
+
+def _client_id(params: Any) -> str | None:
+    if not isinstance(params, dict):
+        return None
+    cid = next((params[k] for k in _CLIENT_ID_PARAMS if params.get(k)), None)
+    return qtrader_client_id(str(cid)) if cid is not None else None
 
 
 class WriteBatch:
@@ -137,7 +145,7 @@ class WriteBatch:
                     call["method"],
                     call["path"],
                     json.dumps(params),
-                    next((params[k] for k in _CLIENT_ID_PARAMS if k in params), None),
+                    _client_id(params),
                     json.dumps(response, default=str) if response is not None else None,
                     call.get("error"),
                     call.get("ms"),
