@@ -35,9 +35,9 @@ load_env_file() {
         refuse "env file $file has Windows (CRLF) line endings; every value would end in \\r (a new, empty database). Fix it with: sed -i 's/\\r\$//' $file"
     fi
     mode=$(stat -L -c %a "$file") || refuse "cannot stat the env file $file"
-    # only a file that holds secrets must be private (/dev/null, a file of settings need not)
-    if (( (8#$mode & 8#077) != 0 )) && grep -qE '^[[:space:]]*(export[[:space:]]+)?[A-Z_]*(KEY|SECRET|PASSPHRASE)[[:space:]]*=' "$file"; then
-        refuse "env file $file is readable or writable by others (mode $mode) and holds API keys; fix it with: chmod 600 $file"
+    # an empty file (or /dev/null) holds no keys, whoever can read it
+    if [ -s "$file" ] && (( (8#$mode & 8#077) != 0 )); then
+        refuse "env file $file is readable or writable by others (mode $mode) and is where API keys go; fix it with: chmod 600 $file"
     fi
     while IFS= read -r line || [ -n "$line" ]; do
         n=$((n + 1))

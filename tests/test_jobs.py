@@ -213,13 +213,15 @@ def test_an_unsafe_env_file_is_refused_before_anything_runs(job_env, tmp_path, d
     assert calls(job_env) == []  # qtrader never ran
 
 
-def test_a_readable_env_file_without_secrets_is_fine(job_env):
-    """Only a file that holds keys must be private: settings alone, or /dev/null, are not."""
+def test_an_empty_env_file_or_dev_null_is_fine_whoever_can_read_it(job_env):
+    """An empty file holds no keys; any other file others can read is refused (above)."""
     env_file = Path(job_env["QTRADER_ENV_FILE"])
-    env_file.write_text("QTRADER_SIGNAL_SOURCE=s.jsonl\n")
+    env_file.write_text("")
     env_file.chmod(0o644)
     assert run("tick", job_env).returncode == 0
     assert run("tick", {**job_env, "QTRADER_ENV_FILE": "/dev/null"}).returncode == 0
+    env_file.write_text("QTRADER_SIGNAL_SOURCE=s.jsonl\n")  # settings only: still refused
+    assert run("tick", job_env).returncode == 2
 
 
 def test_the_env_file_is_parsed_not_run(job_env, tmp_path):
