@@ -71,7 +71,6 @@ from qtrader.secrets import mask
 JOURNAL_BODY_LIMIT = 4000
 EXP_TIME_S = 10  # an entry that reaches OKX later than this after it was sent is refused
 PAGE = 100  # OKX's largest page for fills-history and bills
-MAX_PAGES = 50
 BILLS_DAYS = 7  # account/bills covers 7 days; older reads go to bills-archive (3 months)
 # the algo-order types listed (OKX takes conditional and oco in one request, trigger apart):
 # a stop or target is a conditional (or an OCO made by hand); a trigger order can open one
@@ -609,13 +608,20 @@ class OkxSwap:
             base["begin"] = str(since_ms)
         rows: list[dict] = []
         cursor: str | None = None
-        for _ in range(MAX_PAGES):
+        # no page cap: the caller moves its cursor to the newest row returned, so stopping
+        # early would drop the oldest rows for good; a cursor that does not go down stops it
+        while True:
             page_params = {**base, **({"after": cursor} if cursor else {})}
             page = self._data(self._read(lambda p=page_params: call(p)))
             rows.extend(page)
             if len(page) < PAGE:
                 break
-            cursor = str(page[-1]["billId"])
+            oldest = str(page[-1]["billId"])
+            if cursor is not None and int(oldest) >= int(cursor):
+                raise ExchangeUnavailable(
+                    f"OKX history paging did not move past billId {cursor}: rows incomplete"
+                )
+            cursor = oldest
         rows.sort(key=lambda r: (int(r["ts"]), int(r["billId"])))
         return rows
 
