@@ -53,8 +53,11 @@ def _trailing_stop(fake: FakeOkx, inst: str = "BTC-USDT-SWAP") -> dict:
     return row
 
 
-@pytest.mark.xfail(strict=True, reason="open_orders lists only conditional,oco and trigger: "
-                   "a trailing stop (move_order_stop) survives close-all, which says FLAT")
+@pytest.mark.xfail(
+    strict=True,
+    reason="open_orders lists only conditional,oco and trigger: "
+    "a trailing stop (move_order_stop) survives close-all, which says FLAT",
+)
 def test_close_all_sees_and_cancels_a_trailing_stop(okx):
     ex, fake = okx
     row = _trailing_stop(fake)
@@ -78,3 +81,40 @@ def test_two_client_ids_never_map_to_one_okx_id():
         other = None
     assert other != okx_client_id(ours)
     assert qtrader_client_id(okx_client_id(ours)) == ours
+
+
+# --- margin mode (tdMode) --------------------------------------------------------------------
+
+
+def test_an_entry_never_opens_a_second_position_in_another_margin_mode(okx):
+    """OKX keeps a cross and an isolated position of one swap apart (positions are per instId,
+    mgnMode and posSide). With an isolated position open and exchange.margin_mode switched to
+    cross, set_margin_mode sent nothing and the next entry went out tdMode=cross: a second,
+    separate position, which the reduce-only stop (sent in the isolated position's mode) does
+    not cover. Binance refuses the switch with a position open (-4048); so must this."""
+    from qtrader.exchange.port import ExchangeRejected
+    from tests.test_okx_adapter import entry
+
+    ex, fake = okx
+    fake.position("BTC-USDT-SWAP", "2", mgn_mode="isolated")
+    ex.account()  # execute reads the account before it sets a symbol up
+    try:
+        ex.set_margin_mode("BTCUSDT", "cross")
+        ex.place_order(entry())
+    except ExchangeRejected:
+        pass  # refused like Binance's -4048: the signal is rejected with its reason
+    assert [p.body["tdMode"] for p in fake.order_posts()] in ([], ["isolated"])
+
+
+def test_a_closed_positions_margin_mode_does_not_stick(okx):
+    """The mode of a position read earlier is forgotten once a later read shows it gone."""
+    ex, fake = okx
+    fake.position("BTC-USDT-SWAP", "2", mgn_mode="isolated")
+    ex.account()
+    fake.positions[("BTC-USDT-SWAP", "net")] = D(0)
+    ex.account()
+    ex.set_margin_mode("BTCUSDT", "cross")  # nothing open: the switch is allowed
+    from tests.test_okx_adapter import entry
+
+    ex.place_order(entry())
+    assert fake.order_posts()[-1].body["tdMode"] == "cross"

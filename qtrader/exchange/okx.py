@@ -310,6 +310,7 @@ class OkxSwap:
             self._read(lambda: self.client.privateGetAccountPositions({"instType": "SWAP"}))
         )
         details = []
+        self._position_modes = {}  # as of this read: a closed position's mode is forgotten
         for r in rows:
             symbol = self._symbols.get(r.get("instId", ""))
             contracts = _dec(r.get("pos"))
@@ -378,6 +379,17 @@ class OkxSwap:
         if mode not in ("isolated", "cross"):
             raise ConfigError(f"exchange.margin_mode {mode!r} must be isolated or cross")
         self._inst(symbol)
+        held = {m for (s, _), m in self._position_modes.items() if s == symbol and m != mode}
+        if held:
+            # OKX keeps a cross and an isolated position of one swap apart: an entry in the
+            # new mode would open a second position its stop does not cover. Refused, as
+            # Binance refuses a margin-type change with a position open (-4048).
+            raise ExchangeRejected(
+                None,
+                f"{symbol} has an open {held.pop()} position: margin mode {mode} not used "
+                "until it is closed",
+                Refusal.OTHER,
+            )
         self.margin_mode = mode
 
     # --- orders --------------------------------------------------------------------------
