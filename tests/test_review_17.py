@@ -118,3 +118,18 @@ def test_a_closed_positions_margin_mode_does_not_stick(okx):
 
     ex.place_order(entry())
     assert fake.order_posts()[-1].body["tdMode"] == "cross"
+
+
+def test_an_entry_beside_a_position_held_in_the_other_mode_is_refused_unsent(okx):
+    """A position opened by hand in cross (adopted), qtrader configured isolated and the
+    symbol already set up (so set_margin_mode is not called again): the entry must not go
+    out tdMode=isolated beside it."""
+    from qtrader.exchange.port import ExchangeRejected
+    from tests.test_okx_adapter import entry
+
+    ex, fake = okx
+    fake.position("BTC-USDT-SWAP", "2", mgn_mode="cross")
+    ex.account()
+    with pytest.raises(ExchangeRejected, match="open cross position"):
+        ex.place_order(entry())
+    assert fake.order_posts() == []

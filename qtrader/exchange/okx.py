@@ -670,9 +670,20 @@ class OkxSwap:
     def _td_mode(self, request: OrderRequest) -> str:
         """A close goes in the mode its position was opened in (as last read); else the
         configured mode."""
+        side = request.position_side or "BOTH"
+        held = self._position_modes.get((request.symbol, side))
         if request.reduce_only or request.kind != "market":
-            side = request.position_side or "BOTH"
-            return self._position_modes.get((request.symbol, side), self.margin_mode)
+            return held or self.margin_mode
+        if held and held != self.margin_mode:
+            # OKX would open a second position beside it (positions are per margin mode),
+            # one its stop, sent in the held position's mode, would not cover
+            raise ExchangeRejected(
+                None,
+                f"{request.symbol} has an open {held} position: an entry in {self.margin_mode} "
+                "would open a second one; close it or set exchange.margin_mode to "
+                f"{held}",
+                Refusal.OTHER,
+            )
         return self.margin_mode
 
     def _contracts(self, quantity: Decimal, spec: ContractSpec) -> Decimal:
