@@ -133,3 +133,23 @@ def test_an_entry_beside_a_position_held_in_the_other_mode_is_refused_unsent(okx
     with pytest.raises(ExchangeRejected, match="open cross position"):
         ex.place_order(entry())
     assert fake.order_posts() == []
+
+
+# --- expTime against the give-up grace --------------------------------------------------------
+
+
+@pytest.mark.parametrize("grace", [5, 8, 60])
+def test_an_entry_expires_on_okx_before_it_can_be_given_up(grace):
+    """unknown_order_grace_s may be as low as 5 s but the entry's expTime was fixed at 10 s:
+    an entry given up as never arrived at 5 s could still arrive and fill until 10 s, leaving
+    a position no signal owns and no stop yet."""
+    from dataclasses import replace as dc_replace
+
+    from qtrader.config import ExchangeSettings, Settings
+    from qtrader.exchange import Credentials, _okx
+
+    settings = Settings(
+        exchange=dc_replace(ExchangeSettings(), name="okx", unknown_order_grace_s=grace)
+    )
+    ex = _okx(settings, "testnet", Credentials("k", "s", "p"))
+    assert 0 < ex.client.qt_exp_time_s <= grace / 2

@@ -190,6 +190,7 @@ class OkxSwap:
         read_retries: int = 4,
         retry_wait_s: float = 0.5,
         before_network: Callable[[], None] | None = None,
+        exp_time_s: float = EXP_TIME_S,
     ) -> None:
         self.mode = mode
         self.margin_mode = margin_mode
@@ -211,6 +212,7 @@ class OkxSwap:
         )
         if before_network is not None:
             self.client.qt_before_network = before_network
+        self.client.qt_exp_time_s = exp_time_s
         if mode == "testnet":
             self.client.set_sandbox_mode(True)  # demo trading: x-simulated-trading: 1
         if api_url:
