@@ -53,11 +53,6 @@ def _trailing_stop(fake: FakeOkx, inst: str = "BTC-USDT-SWAP") -> dict:
     return row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_orders lists only conditional,oco and trigger: "
-    "a trailing stop (move_order_stop) survives close-all, which says FLAT",
-)
 def test_close_all_sees_and_cancels_a_trailing_stop(okx):
     ex, fake = okx
     row = _trailing_stop(fake)

@@ -72,9 +72,10 @@ JOURNAL_BODY_LIMIT = 4000
 EXP_TIME_S = 10  # an entry that reaches OKX later than this after it was sent is refused
 PAGE = 100  # OKX's largest page for fills-history and bills
 BILLS_DAYS = 7  # account/bills covers 7 days; older reads go to bills-archive (3 months)
-# the algo-order types listed (OKX takes conditional and oco in one request, trigger apart):
-# a stop or target is a conditional (or an OCO made by hand); a trigger order can open one
-ALGO_KINDS = ("conditional,oco", "trigger")
+# the algo-order types listed (OKX takes conditional and oco in one request, others apart):
+# a stop or target is a conditional (or an OCO made by hand); a trigger order or a trailing
+# stop (move_order_stop) placed by hand can open a position, so close-all must see them too
+ALGO_KINDS = ("conditional,oco", "trigger", "move_order_stop")
 CANCEL_ALGOS_PER_CALL = 10
 ORDER_STATES = {
     "live": OrderStatus.OPEN,
