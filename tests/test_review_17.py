@@ -148,3 +148,14 @@ def test_an_entry_expires_on_okx_before_it_can_be_given_up(grace):
     )
     ex = _okx(settings, "testnet", Credentials("k", "s", "p"))
     assert 0 < ex.client.qt_exp_time_s <= grace / 2
+
+
+def test_close_all_cancels_a_partially_filled_pending_order(okx):
+    """OKX cancels a partially filled order like a live one; the stand-in answered 51400, which
+    the adapter takes for "already gone": close-all would have left it working."""
+    ex, fake = okx
+    fake.resting_order("qtlimit1", "BTC-USDT-SWAP", "buy", "2", "40000")
+    fake.orders[-1].update(state="partially_filled", accFillSz="1")
+    ex.cancel_all("BTCUSDT", conditional=False)
+    assert fake.orders[-1]["state"] == "canceled"
+    assert ex.open_orders("BTCUSDT", conditional=False) == []
