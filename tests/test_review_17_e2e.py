@@ -22,7 +22,7 @@ def test_a_margin_mode_switch_with_an_isolated_position_open_rejects_the_entry(
     monkeypatch.setenv("QTRADER_RISK_PYRAMIDING", "true")  # adding to the position is allowed
     monkeypatch.setenv("QTRADER_RISK_MAX_ENTRIES_PER_SYMBOL", "3")
     pull(BUY)
-    code, doc = execute()
+    _code, doc = execute()
     assert okx.order_posts() == [] and okx.algo_posts() == []
     (signal,) = doc["signals"]
     assert signal["status"] == "rejected", signal
