@@ -433,7 +433,7 @@ class FakeOkx:
 
     def _cancel_order(self, q: dict, body: dict) -> dict:
         for o in self.orders:
-            if o["ordId"] == body.get("ordId") and o["state"] == "live":
+            if o["ordId"] == body.get("ordId") and o["state"] in ("live", "partially_filled"):
                 o["state"] = "canceled"
                 return envelope([{"clOrdId": o["clOrdId"], "ordId": o["ordId"], "ts": self._tick(),
                                   "sCode": "0", "sMsg": ""}])  # fmt: skip

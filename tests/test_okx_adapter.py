@@ -326,9 +326,10 @@ def test_cancel_all_algos_lists_then_cancels_ten_to_a_request(okx):
     assert all(item["instId"] == "BTC-USDT-SWAP" and item["algoId"] for b in batches for item in b)
     assert fake.live_algos() == []
     listings = [c.params for c in fake.calls("/api/v5/trade/orders-algo-pending", "GET")]
-    assert listings == [  # stops, targets and OCOs together; trigger orders apart
+    assert listings == [  # stops, targets and OCOs together; trigger orders, trailing stops apart
         {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "ordType": "conditional,oco"},
         {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "ordType": "trigger"},
+        {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "ordType": "move_order_stop"},
     ]
 
 

@@ -22,6 +22,10 @@ class BadClientId(ValueError):
 def okx_client_id(cid: str) -> str:
     """qtrader's id as OKX accepts it; other ids must already be OKX-valid."""
     match = _QTRADER_ID.match(cid)
+    if not match and _OKX_QTRADER_ID.match(cid):
+        # already in the OKX form of a qtrader id: passed through, it would be the same
+        # clOrdId as `qt-<hex>-<tag>` (two ids, one order) and read back as that id
+        raise BadClientId(f"client id {cid!r} would collide with a qtrader id on OKX")
     okx = f"qt{match.group(1)}{match.group(2)}" if match else cid
     if not OKX_ID_PATTERN.match(okx):
         raise BadClientId(f"client id {cid!r} is not ≤ 32 letters and digits as OKX requires")

@@ -146,7 +146,7 @@ def _bybit(
 
 
 def _okx(settings: Settings, mode: str, creds: Credentials, store: Store | None = None) -> Exchange:
-    from qtrader.exchange.okx import OkxSwap  # ccxt is heavy: import only when trading
+    from qtrader.exchange.okx import EXP_TIME_S, OkxSwap  # ccxt is heavy: import when trading
 
     ex = settings.exchange
     return OkxSwap(
@@ -160,6 +160,8 @@ def _okx(settings: Settings, mode: str, creds: Credentials, store: Store | None 
         read_retries=ex.read_retries,
         retry_wait_s=float(ex.retry_wait_s),
         before_network=store.release if store is not None else None,  # the lock, never held
+        # an entry must be dead on OKX well before it may be given up as never arrived
+        exp_time_s=min(EXP_TIME_S, ex.unknown_order_grace_s / 2),
     )
 
 

@@ -71,11 +71,11 @@ from qtrader.secrets import mask
 JOURNAL_BODY_LIMIT = 4000
 EXP_TIME_S = 10  # an entry that reaches OKX later than this after it was sent is refused
 PAGE = 100  # OKX's largest page for fills-history and bills
-MAX_PAGES = 50
 BILLS_DAYS = 7  # account/bills covers 7 days; older reads go to bills-archive (3 months)
-# the algo-order types listed (OKX takes conditional and oco in one request, trigger apart):
-# a stop or target is a conditional (or an OCO made by hand); a trigger order can open one
-ALGO_KINDS = ("conditional,oco", "trigger")
+# the algo-order types listed (OKX takes conditional and oco in one request, others apart):
+# a stop or target is a conditional (or an OCO made by hand); a trigger order or a trailing
+# stop (move_order_stop) placed by hand can open a position, so close-all must see them too
+ALGO_KINDS = ("conditional,oco", "trigger", "move_order_stop")
 CANCEL_ALGOS_PER_CALL = 10
 ORDER_STATES = {
     "live": OrderStatus.OPEN,
@@ -191,6 +191,7 @@ class OkxSwap:
         read_retries: int = 4,
         retry_wait_s: float = 0.5,
         before_network: Callable[[], None] | None = None,
+        exp_time_s: float = EXP_TIME_S,
     ) -> None:
         self.mode = mode
         self.margin_mode = margin_mode
@@ -212,6 +213,7 @@ class OkxSwap:
         )
         if before_network is not None:
             self.client.qt_before_network = before_network
+        self.client.qt_exp_time_s = exp_time_s
         if mode == "testnet":
             self.client.set_sandbox_mode(True)  # demo trading: x-simulated-trading: 1
         if api_url:
@@ -311,6 +313,7 @@ class OkxSwap:
             self._read(lambda: self.client.privateGetAccountPositions({"instType": "SWAP"}))
         )
         details = []
+        self._position_modes = {}  # as of this read: a closed position's mode is forgotten
         for r in rows:
             symbol = self._symbols.get(r.get("instId", ""))
             contracts = _dec(r.get("pos"))
@@ -379,6 +382,17 @@ class OkxSwap:
         if mode not in ("isolated", "cross"):
             raise ConfigError(f"exchange.margin_mode {mode!r} must be isolated or cross")
         self._inst(symbol)
+        held = {m for (s, _), m in self._position_modes.items() if s == symbol and m != mode}
+        if held:
+            # OKX keeps a cross and an isolated position of one swap apart: an entry in the
+            # new mode would open a second position its stop does not cover. Refused, as
+            # Binance refuses a margin-type change with a position open (-4048).
+            raise ExchangeRejected(
+                None,
+                f"{symbol} has an open {held.pop()} position: margin mode {mode} not used "
+                "until it is closed",
+                Refusal.OTHER,
+            )
         self.margin_mode = mode
 
     # --- orders --------------------------------------------------------------------------
@@ -609,13 +623,20 @@ class OkxSwap:
             base["begin"] = str(since_ms)
         rows: list[dict] = []
         cursor: str | None = None
-        for _ in range(MAX_PAGES):
+        # no page cap: the caller moves its cursor to the newest row returned, so stopping
+        # early would drop the oldest rows for good; a cursor that does not go down stops it
+        while True:
             page_params = {**base, **({"after": cursor} if cursor else {})}
             page = self._data(self._read(lambda p=page_params: call(p)))
             rows.extend(page)
             if len(page) < PAGE:
                 break
-            cursor = str(page[-1]["billId"])
+            oldest = str(page[-1]["billId"])
+            if cursor is not None and int(oldest) >= int(cursor):
+                raise ExchangeUnavailable(
+                    f"OKX history paging did not move past billId {cursor}: rows incomplete"
+                )
+            cursor = oldest
         rows.sort(key=lambda r: (int(r["ts"]), int(r["billId"])))
         return rows
 
@@ -652,9 +673,20 @@ class OkxSwap:
     def _td_mode(self, request: OrderRequest) -> str:
         """A close goes in the mode its position was opened in (as last read); else the
         configured mode."""
+        side = request.position_side or "BOTH"
+        held = self._position_modes.get((request.symbol, side))
         if request.reduce_only or request.kind != "market":
-            side = request.position_side or "BOTH"
-            return self._position_modes.get((request.symbol, side), self.margin_mode)
+            return held or self.margin_mode
+        if held and held != self.margin_mode:
+            # OKX would open a second position beside it (positions are per margin mode),
+            # one its stop, sent in the held position's mode, would not cover
+            raise ExchangeRejected(
+                None,
+                f"{request.symbol} has an open {held} position: an entry in {self.margin_mode} "
+                "would open a second one; close it or set exchange.margin_mode to "
+                f"{held}",
+                Refusal.OTHER,
+            )
         return self.margin_mode
 
     def _contracts(self, quantity: Decimal, spec: ContractSpec) -> Decimal:
