@@ -69,7 +69,9 @@ MAX_PAGES = 20  # pages of one window (100 rows each)
 _RET_CODE = re.compile(r'"retCode"\s*:\s*"?(-?\d+)')
 _RET_MSG = re.compile(r'"retMsg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _REQUEST = re.compile(r"\b(?:GET|POST|PUT|DELETE) (https?://\S+)")
-_SERVER_BUSY = {10016, 10019}  # system error / service restarting: the outcome is unknown
+# server timeout (the gateway gave up waiting for the engine), system error, service
+# restarting: the request may have been acted on, so the outcome is unknown (looked up)
+_SERVER_BUSY = {10000, 10016, 10019}
 _RATE_LIMITED = {10006, 10018}
 _POSITION_IDX_MISMATCH = "position idx not match position mode"
 
