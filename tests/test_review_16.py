@@ -98,7 +98,6 @@ def test_an_entry_seen_partially_filled_gets_a_stop_for_the_whole_position(bybit
 # --- the ledger: no execution lost when a window has more rows than are read ---------------
 
 
-@pytest.mark.xfail(strict=True, reason="execution/list windows over MAX_PAGES pages: fix pending")
 def test_income_loses_no_execution_when_a_window_has_more_pages_than_read(bybit, monkeypatch):
     """execution/list answers newest first. When a 7-day window held more rows than
     MAX_PAGES pages, the rows not read were the *oldest*, and reconcile's cursor (the newest
@@ -127,3 +126,22 @@ def test_client_ids_qtrader_makes_are_valid_on_bybit():
         for attempt in (0, 1, 9, 99):
             cid = client_order_id("x" * 500 + "é:/.", role, attempt)
             assert re.fullmatch(r"[A-Za-z0-9_-]{1,36}", cid), cid
+
+
+def test_income_a_split_window_whose_first_half_is_empty_walks_on(bybit, monkeypatch):
+    """A window split for having too many rows may find its first half empty: the walk goes
+    on from there and still returns the oldest rows first, none skipped."""
+    monkeypatch.setattr(bybit_adapter, "MAX_PAGES", 1)
+    bybit.position("BTCUSDT", "0.01")
+    for _ in range(12):
+        bybit.funding("BTCUSDT", "-0.01")
+    ex = BybitLinear("testnet", TEST_API_KEY, TEST_API_SECRET, retry_wait_s=0, lookup_wait_s=0)
+    since = int(bybit.executions[0]["execTime"]) - 3 * 24 * 3600 * 1000  # rows late in it
+    seen: list[str] = []
+    for _ in range(20):
+        rows = ex.income(since_ms=since, limit=5)
+        if not rows:
+            break
+        seen += [r.tran_id for r in rows if r.tran_id not in seen]
+        since = max(r.ts_ms for r in rows)
+    assert seen == [r["execId"] for r in bybit.executions]  # all, oldest first

@@ -66,6 +66,7 @@ SETTLE = "USDT"
 WINDOW_MS = 7 * 24 * 3600 * 1000  # execution/list answers at most 7 days per request
 MAX_WINDOWS = 60  # how far a ledger read walks forward in one run (60 weeks)
 MAX_PAGES = 20  # pages of one window (100 rows each)
+MAX_SPLITS = 40  # halvings of a window with more rows than MAX_PAGES pages (7 days → 1 ms)
 _RET_CODE = re.compile(r'"retCode"\s*:\s*"?(-?\d+)')
 _RET_MSG = re.compile(r'"retMsg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _REQUEST = re.compile(r"\b(?:GET|POST|PUT|DELETE) (https?://\S+)")
@@ -538,24 +539,37 @@ class BybitLinear:
 
     def _executions(self, where: dict[str, Any], since_ms: int | None, limit: int) -> list[dict]:
         """Executions from `since_ms` on: Bybit answers 7 days per request, so the windows are
-        walked forward until one has rows (or now is reached); each window is paged."""
+        walked forward until one has rows (or now is reached); each window is paged. Bybit
+        pages newest first: a window with more rows than MAX_PAGES pages is read again over
+        its first half (never a window missing its oldest rows, which the caller's cursor,
+        the newest row's time, would then step over for good)."""
         now = int(time.time() * 1000) + self.client.safe_integer(
             self.client.options, "timeDifference", 0
         )
         start = since_ms if since_ms is not None else now - WINDOW_MS
         start = max(start, now - MAX_WINDOWS * WINDOW_MS)  # older than that: not walked
+        span = WINDOW_MS
         found: list[dict] = []
-        for _ in range(MAX_WINDOWS):
-            end = start + WINDOW_MS - 1
+        for _ in range(MAX_WINDOWS + 2 * MAX_SPLITS):
+            end = start + span - 1
             query: dict[str, Any] = {"category": CATEGORY, "startTime": start, "limit": limit}
-            if end < now:
+            if end < now or span < WINDOW_MS:  # a split window is bounded, even the last
                 query["endTime"] = end
             # else the last window: startTime alone means [startTime, +7 days] to Bybit, so an
             # execution stamped by Bybit's clock a moment past ours is not left out
-            found += self._paged(self.client.privateGetV5ExecutionList, {**query, **where})
+            rows, complete = self._pages(self.client.privateGetV5ExecutionList, {**query, **where})
+            if not complete:
+                if span <= 1:
+                    raise ExchangeUnavailable(
+                        f"Bybit lists more than {MAX_PAGES} pages of executions in 1 ms at "
+                        f"{start}: not read, so that none is skipped"
+                    )
+                span = max(span // 2, 1)
+                continue
+            found += rows
             if found or end >= now:
                 break
-            start = end + 1
+            start = end + 1  # a split window's empty first half: its second half is next
         return found
 
     def journal(self) -> list[dict[str, Any]]:
@@ -574,6 +588,10 @@ class BybitLinear:
         return symbol
 
     def _paged(self, endpoint: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._pages(endpoint, query)[0]
+
+    def _pages(self, endpoint: Any, query: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """Up to MAX_PAGES pages; whether the last page was reached (no cursor left)."""
         rows: list[dict[str, Any]] = []
         cursor = None
         for _ in range(MAX_PAGES):
@@ -582,8 +600,8 @@ class BybitLinear:
             rows += result.get("list") or []
             cursor = result.get("nextPageCursor")
             if not cursor:
-                break
-        return rows
+                return rows, True
+        return rows, False
 
     @staticmethod
     def _result(answer: Any) -> dict[str, Any]:
