@@ -143,12 +143,13 @@ class _Watchdog:
         return FAILED
 
     def _still_covered(self, held: Held) -> bool:
-        """A resting stop for at least the whole position (a larger reduce-only one covers)."""
-        return any(
-            o.kind is Kind.STOP and (o.qty is None or o.qty >= held.qty)
-            for o in self._book
-            if held.protected_by(o)
-        )
+        """Resting stops for at least the whole position: a close-position stop, or
+        reduce-only ones whose quantities add up to it (the stops of several entries into
+        one position, which a resize could not replace at the exchange's order limit)."""
+        stops = [o for o in self._book if o.kind is Kind.STOP and held.protected_by(o)]
+        if any(o.qty is None for o in stops):
+            return True
+        return sum((o.qty or Decimal(0) for o in stops), Decimal(0)) >= held.qty
 
     def _close(self, held: Held, position: dict, event: str, why: str) -> bool:
         cid = client_order_id(
