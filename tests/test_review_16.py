@@ -191,3 +191,28 @@ def test_at_bybits_ten_conditional_orders_the_watchdog_does_not_close_a_covered_
     stops = [o for o in bybit.conditional("BTCUSDT") if o["triggerDirection"] == 2]
     assert sum(Decimal(o["qty"]) for o in stops) == Decimal("0.040")  # still all covered
     assert any(not r["ok"] for r in doc["repairs"])  # the resize that failed is reported
+
+
+# --- orderLinkId is unique for ever on Bybit: ids made from a run number collide -----------
+
+
+@pytest.mark.usefixtures("bybit_env", "signal_sizing")
+def test_a_watchdog_stop_on_a_new_database_is_not_mistaken_for_an_old_one(bybit, db_path):
+    """The watchdog's client ids are made from the database's run number (1, 2, … per file).
+    Binance and OKX want a client id unique among *open* orders only; Bybit refuses an
+    orderLinkId used ever before (110072). With a new database (reinstalled, or a second
+    machine on the same account), the first reconcile's stop gets the id of an old stop that
+    fired long ago: Bybit refuses it, the lookup finds the old one (Triggered) and the
+    watchdog counts it as placed — the position has no stop."""
+    bybit.position("BTCUSDT", "0.01")
+    code, doc = invoke_json("--testnet", "reconcile")
+    assert code == 0, doc.get("error")
+    (old_stop,) = bybit.conditional("BTCUSDT")
+    bybit.fire(old_stop["orderLinkId"], "48000")  # it fired long ago: flat
+    assert bybit.positions["BTCUSDT"] == 0
+    for leftover in db_path.parent.glob(db_path.name + "*"):
+        leftover.unlink()  # a new database on the same account
+    bybit.position("BTCUSDT", "0.02")
+    code, doc = invoke_json("--testnet", "reconcile")
+    stops = [o for o in bybit.conditional("BTCUSDT") if o["triggerDirection"] == 2]
+    assert stops and Decimal(stops[0]["qty"]) == Decimal("0.02"), doc.get("repairs")

@@ -124,7 +124,7 @@ class _Watchdog:
     def _place(self, held: Held, position: dict, repair: Place) -> str:
         role = Role.STOP_LOSS if repair.kind is Kind.STOP else Role.TAKE_PROFIT
         key = f"position:{position.get('position_id')}:{held.symbol}:{held.position_side}"
-        cid = client_order_id(f"{key}:run:{self.ctx.run_id}", role)
+        cid = client_order_id(f"{key}:run:{self.ctx.run_key}", role)
         request = _closing_request(held, cid, role.value, repair.trigger)
         facts = self._send(request, role, position)
         if facts.status in (OrderStatus.OPEN, OrderStatus.FILLED):
@@ -153,7 +153,7 @@ class _Watchdog:
 
     def _close(self, held: Held, position: dict, event: str, why: str) -> bool:
         cid = client_order_id(
-            f"close:{held.symbol}:{held.position_side}:run:{self.ctx.run_id}", Role.EXIT
+            f"close:{held.symbol}:{held.position_side}:run:{self.ctx.run_key}", Role.EXIT
         )
         request = _closing_request(held, cid, "market", None)
         facts = self._send(request, Role.EXIT, position)
