@@ -13,7 +13,7 @@ from qtrader.domain.orders import Role, client_order_id
 from qtrader.exchange import bybit as bybit_adapter
 from qtrader.exchange.bybit import BybitLinear
 from qtrader.exchange.port import ExchangeUnavailable, OrderRequest
-from tests.conftest import TEST_API_KEY, TEST_API_SECRET, invoke_json, query
+from tests.conftest import TEST_API_KEY, TEST_API_SECRET, invoke, invoke_json, query
 from tests.test_bybit_e2e import BUY, ENTRY, SL, assert_protected, entries, pull
 
 SERVER_TIMEOUT = {"retCode": 10000, "retMsg": "Server Timeout", "after_accept": True}
@@ -216,3 +216,24 @@ def test_a_watchdog_stop_on_a_new_database_is_not_mistaken_for_an_old_one(bybit,
     code, doc = invoke_json("--testnet", "reconcile")
     stops = [o for o in bybit.conditional("BTCUSDT") if o["triggerDirection"] == 2]
     assert stops and Decimal(stops[0]["qty"]) == Decimal("0.02"), doc.get("repairs")
+
+
+@pytest.mark.usefixtures("bybit_env", "signal_sizing")
+def test_a_fill_reported_without_avg_price_still_gets_its_stop(bybit, db_path):
+    """Bybit documents `avgPrice` "" for orders "without avg price" (and for partially filled
+    then cancelled ones on classic accounts) while cumExecQty/cumExecValue carry the fill. A
+    signal without an entry price then had no fill price at all: the run stopped on an
+    assertion with the entry filled and no stop sent."""
+    original = bybit._fill
+
+    def fill_without_avg(order, qty, price):
+        original(order, qty, price)
+        order["avgPrice"] = ""
+
+    bybit._fill = fill_without_avg
+    pull({**BUY, "entry_price": None, "intent_id": "y-noavg"})
+    result = invoke("--testnet", "execute")
+    assert bybit.positions["BTCUSDT"] == Decimal("0.008"), result.stdout
+    stops = [o for o in bybit.conditional("BTCUSDT") if o["triggerDirection"] == 2]
+    assert stops and stops[0]["qty"] == "0.008", (result.exit_code, result.stderr[-800:])
+    assert stops[0]["triggerPrice"] == "49000"

@@ -749,11 +749,15 @@ def _resting_of_request(request: OrderRequest, result: dict[str, Any]) -> Restin
 def _report(row: dict[str, Any]) -> OrderReport:
     status = BYBIT_STATUS.get(str(row.get("orderStatus") or ""), OrderStatus.OPEN)
     average = _dec(row.get("avgPrice"))
+    filled, value = _dec(row.get("cumExecQty")), _dec(row.get("cumExecValue"))
+    if average <= 0 and filled > 0 and value > 0:
+        # Bybit may send avgPrice "" for a filled order: the fill's value says it
+        average = value / filled
     return OrderReport(
         client_order_id=str(row.get("orderLinkId") or ""),
         exchange_order_id=str(row["orderId"]) if row.get("orderId") else None,
         status=status,
-        filled_qty=_dec(row.get("cumExecQty")),
+        filled_qty=filled,
         avg_price=average if average > 0 else None,
         raw=row,
         symbol=row.get("symbol"),
