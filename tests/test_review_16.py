@@ -237,3 +237,32 @@ def test_a_fill_reported_without_avg_price_still_gets_its_stop(bybit, db_path):
     stops = [o for o in bybit.conditional("BTCUSDT") if o["triggerDirection"] == 2]
     assert stops and stops[0]["qty"] == "0.008", (result.exit_code, result.stderr[-800:])
     assert stops[0]["triggerPrice"] == "49000"
+
+
+# --- a short: funding and fees in the ledger, to the cent ----------------------------------
+
+
+@pytest.mark.usefixtures("bybit_env", "signal_sizing")
+def test_a_shorts_funding_and_fees_settle_to_the_cent(bybit, db_path):
+    sell = {**BUY, "intent_id": "y-sell-1", "side": "SELL", "stop_loss": 51000,
+            "take_profit": 48000}  # fmt: skip
+    pull(sell)
+    code, doc = execute()
+    assert code == 0, json.dumps(doc, default=str)[:1500]
+    assert bybit.positions["BTCUSDT"] == Decimal("-0.008")
+    stop = assert_protected(bybit)
+    assert (stop["side"], stop["triggerDirection"], stop["triggerPrice"]) == ("Buy", 1, "51000")
+    bybit.funding("BTCUSDT", "0.12")  # a short received (Bybit's execFee -0.12)
+    bybit.funding("BTCUSDT", "-0.05")  # and paid
+    invoke_json("--testnet", "reconcile")
+    target = client_order_id("y-sell-1", Role.TAKE_PROFIT)
+    assert bybit.orders[target]["triggerDirection"] == 2  # a short's target fires falling
+    bybit.fire(target, "48000")
+    code, doc = invoke_json("--testnet", "reconcile")
+    assert code == 0, doc.get("error")
+    ledger = bybit.ledger("BTCUSDT")
+    (trade,) = query(db_path, "SELECT gross_pnl, fees, funding, net_pnl, exit_reason FROM v_trades")
+    assert trade[0] == ledger["REALIZED_PNL"] == Decimal("16")
+    assert -trade[1] == ledger["COMMISSION"] == Decimal("-0.4312")
+    assert trade[2] == ledger["FUNDING_FEE"] == Decimal("0.07")
+    assert trade[3] == Decimal("15.6388") and trade[4] == "take_profit"
