@@ -266,3 +266,43 @@ def test_a_shorts_funding_and_fees_settle_to_the_cent(bybit, db_path):
     assert -trade[1] == ledger["COMMISSION"] == Decimal("-0.4312")
     assert trade[2] == ledger["FUNDING_FEE"] == Decimal("0.07")
     assert trade[3] == Decimal("15.6388") and trade[4] == "take_profit"
+
+
+def test_income_a_split_window_never_stalls_on_rows_already_read(bybit, monkeypatch):
+    """Reconcile reads from its cursor (the newest row's time) inclusive: a split window may
+    hold only the rows at the cursor, already stored. Stopping there would return them run
+    after run and never reach the newer ones."""
+    monkeypatch.setattr(bybit_adapter, "MAX_PAGES", 1)
+    bybit.position("BTCUSDT", "0.01")
+    for _ in range(16):
+        bybit.funding("BTCUSDT", "-0.01")
+    base = int(bybit.executions[0]["execTime"]) - 300_000
+    for n, row in enumerate(bybit.executions):  # 4 rows in one ms, the rest 10 s apart
+        row["execTime"] = str(base if n < 4 else base + 10_000 * n)
+    ex = BybitLinear("testnet", TEST_API_KEY, TEST_API_SECRET, retry_wait_s=0, lookup_wait_s=0)
+    since = base - 1
+    seen: set[str] = set()
+    for _ in range(30):
+        rows = ex.income(since_ms=since, limit=5)
+        if not rows:
+            break
+        seen |= {r.tran_id for r in rows}
+        since = max(r.ts_ms for r in rows)
+    assert seen == {r["execId"] for r in bybit.executions}
+
+
+def test_income_walks_on_past_a_week_without_activity_after_the_cursor(bybit):
+    """The cursor is the newest stored row's time, and Bybit's startTime is inclusive: the
+    first 7-day window after a quiet week holds only the rows at the cursor, already stored.
+    The walk stopped at any row, so it returned them run after run: no fee, funding or PnL
+    after a quiet week ever reached the ledger."""
+    bybit.position("BTCUSDT", "0.01")
+    for _ in range(3):
+        bybit.funding("BTCUSDT", "-0.01")
+    now = int(bybit.executions[-1]["execTime"])
+    for n, row in enumerate(bybit.executions):
+        row["execTime"] = str(now - 10 * 24 * 3600 * 1000 if n == 0 else now - 1000 * (3 - n))
+    ex = BybitLinear("testnet", TEST_API_KEY, TEST_API_SECRET, retry_wait_s=0, lookup_wait_s=0)
+    since = int(bybit.executions[0]["execTime"])  # the cursor: the row 10 days ago is stored
+    rows = ex.income(since_ms=since)
+    assert {r.tran_id for r in rows} >= {r["execId"] for r in bybit.executions[1:]}

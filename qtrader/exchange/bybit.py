@@ -567,7 +567,10 @@ class BybitLinear:
                 span = max(span // 2, 1)
                 continue
             found += rows
-            if found or end >= now:
+            # the rows at `since_ms` itself were read before (the caller's cursor is the
+            # newest row's time, and startTime is inclusive): only a newer row ends the walk,
+            # else a week without activity after the cursor would stop the ledger for good
+            if any(int(r.get("execTime") or 0) > (since_ms or 0) for r in found) or end >= now:
                 break
             start = end + 1  # a split window's empty first half: its second half is next
         return found
