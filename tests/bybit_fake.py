@@ -99,6 +99,11 @@ class FakeBybit:
     restarted_at: int = 0  # realtime forgets closed orders created before this
     hide_new_orders: int = 0  # lookups for which a new order is not yet visible
     _hidden: dict[str, int] = field(default_factory=dict)
+    # the next market order fills this fraction at once and shows PartiallyFilled; the rest
+    # fills after `rest_after_requests` more requests of any kind (matching is asynchronous)
+    partial_fraction: Decimal | None = None
+    rest_after_requests: int = 1
+    _filling: dict[str, list] = field(default_factory=dict)  # orderLinkId → [rest, requests]
     now_ms: int = 0
     server_time_offset_ms: int = 0
     _seq: Any = field(default_factory=lambda: itertools.count(9517074055))
@@ -225,6 +230,8 @@ class FakeBybit:
                 params.update(json.loads(body))
             self.sent.append(Sent(method, parts.path, params, dict(request.headers),
                                   parts.query or body))  # fmt: skip
+            for link in list(self._filling):
+                self._progress(self.orders[link])
             queue = self.faults.get((method, path))
             fault = queue.pop(0) if queue else None
             if fault is None and self.chaos is not None:
@@ -446,8 +453,33 @@ class FakeBybit:
             return refuse(110007, "ab not enough for new order")
         order = self._order(params, "New", qty)
         answer = self._accept(order)
+        if self.partial_fraction is not None and not reduce_only:
+            first = (qty * self.partial_fraction).quantize(Decimal(step))
+            self.partial_fraction = None
+            self._fill(order, first, mark)
+            order.update(orderStatus="PartiallyFilled", leavesQty=f"{qty - first:f}",
+                         qty=f"{qty:f}")  # fmt: skip
+            self._filling[order["orderLinkId"]] = [qty - first, self.rest_after_requests]
+            return answer
         self._fill(order, qty, mark)
         return answer
+
+    def _progress(self, order: dict) -> None:
+        """A partially filled market order fills its rest after enough requests."""
+        pending = self._filling.get(order["orderLinkId"])
+        if pending is None:
+            return
+        if pending[1] > 0:  # this request still sees it partially filled
+            pending[1] -= 1
+            return
+        del self._filling[order["orderLinkId"]]
+        done = Decimal(order["cumExecQty"])
+        price = Decimal(order["avgPrice"])
+        fee_before = Decimal(order["cumExecFee"])
+        self._fill(order, pending[0], price)
+        total = done + pending[0]
+        order.update(cumExecQty=f"{total:f}", cumExecValue=f"{total * price:f}",
+                     cumExecFee=f"{fee_before + Decimal(order['cumExecFee']):f}")  # fmt: skip
 
     def _order(self, params: dict, status: str, qty: Decimal) -> dict:
         now = str(self._tick())

@@ -7,7 +7,8 @@ fresh signal and one resumed after a crash, a timeout or a kill go through the s
   the lookup answers found / not found / cannot tell (invariant 7). "Cannot tell" keeps it
   unknown and waits; only the exchange's own "does not exist", past the grace period, gives
   it up; it is re-sent only when it provably never reached the exchange;
-- a MARKET entry answered NEW (accepted, not yet filled) is looked up, not rejected;
+- a MARKET entry answered NEW (accepted, not yet filled) is looked up, not rejected; one
+  answered PARTIALLY_FILLED is looked up again before its stop is sized;
 - a filled entry gets the signal's stop, then its target; a stop the exchange refused means
   the position is closed at once (invariant 2), but a stop whose placement could not be
   confirmed is not a refusal: the signal waits, and the next run looks it up;
@@ -131,6 +132,10 @@ def next_entry_action(signal: EntrySignal, grace_s: float) -> Action:
     unresolved = _unresolved(entry, Send(Role.ENTRY), grace_s, resend_if_missing=False)
     if unresolved is not None:
         return unresolved
+    if entry.status is OrderStatus.PARTIALLY_FILLED and entry.lookups < STILL_FILLING_LOOKUPS:
+        # still filling (Bybit matches asynchronously): a stop sized now would cover only
+        # part of what is about to be held
+        return LookUp(Role.ENTRY)
     if entry.filled_qty <= 0:
         if entry.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
             if entry.lookups < STILL_FILLING_LOOKUPS:

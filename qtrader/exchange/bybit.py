@@ -66,10 +66,13 @@ SETTLE = "USDT"
 WINDOW_MS = 7 * 24 * 3600 * 1000  # execution/list answers at most 7 days per request
 MAX_WINDOWS = 60  # how far a ledger read walks forward in one run (60 weeks)
 MAX_PAGES = 20  # pages of one window (100 rows each)
+MAX_SPLITS = 40  # halvings of a window with more rows than MAX_PAGES pages (7 days → 1 ms)
 _RET_CODE = re.compile(r'"retCode"\s*:\s*"?(-?\d+)')
 _RET_MSG = re.compile(r'"retMsg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _REQUEST = re.compile(r"\b(?:GET|POST|PUT|DELETE) (https?://\S+)")
-_SERVER_BUSY = {10016, 10019}  # system error / service restarting: the outcome is unknown
+# server timeout (the gateway gave up waiting for the engine), system error, service
+# restarting: the request may have been acted on, so the outcome is unknown (looked up)
+_SERVER_BUSY = {10000, 10016, 10019}
 _RATE_LIMITED = {10006, 10018}
 _POSITION_IDX_MISMATCH = "position idx not match position mode"
 
@@ -536,24 +539,40 @@ class BybitLinear:
 
     def _executions(self, where: dict[str, Any], since_ms: int | None, limit: int) -> list[dict]:
         """Executions from `since_ms` on: Bybit answers 7 days per request, so the windows are
-        walked forward until one has rows (or now is reached); each window is paged."""
+        walked forward until one has rows (or now is reached); each window is paged. Bybit
+        pages newest first: a window with more rows than MAX_PAGES pages is read again over
+        its first half (never a window missing its oldest rows, which the caller's cursor,
+        the newest row's time, would then step over for good)."""
         now = int(time.time() * 1000) + self.client.safe_integer(
             self.client.options, "timeDifference", 0
         )
         start = since_ms if since_ms is not None else now - WINDOW_MS
         start = max(start, now - MAX_WINDOWS * WINDOW_MS)  # older than that: not walked
+        span = WINDOW_MS
         found: list[dict] = []
-        for _ in range(MAX_WINDOWS):
-            end = start + WINDOW_MS - 1
+        for _ in range(MAX_WINDOWS + 2 * MAX_SPLITS):
+            end = start + span - 1
             query: dict[str, Any] = {"category": CATEGORY, "startTime": start, "limit": limit}
-            if end < now:
+            if end < now or span < WINDOW_MS:  # a split window is bounded, even the last
                 query["endTime"] = end
             # else the last window: startTime alone means [startTime, +7 days] to Bybit, so an
             # execution stamped by Bybit's clock a moment past ours is not left out
-            found += self._paged(self.client.privateGetV5ExecutionList, {**query, **where})
-            if found or end >= now:
+            rows, complete = self._pages(self.client.privateGetV5ExecutionList, {**query, **where})
+            if not complete:
+                if span <= 1:
+                    raise ExchangeUnavailable(
+                        f"Bybit lists more than {MAX_PAGES} pages of executions in 1 ms at "
+                        f"{start}: not read, so that none is skipped"
+                    )
+                span = max(span // 2, 1)
+                continue
+            found += rows
+            # the rows at `since_ms` itself were read before (the caller's cursor is the
+            # newest row's time, and startTime is inclusive): only a newer row ends the walk,
+            # else a week without activity after the cursor would stop the ledger for good
+            if any(int(r.get("execTime") or 0) > (since_ms or 0) for r in found) or end >= now:
                 break
-            start = end + 1
+            start = end + 1  # a split window's empty first half: its second half is next
         return found
 
     def journal(self) -> list[dict[str, Any]]:
@@ -572,6 +591,10 @@ class BybitLinear:
         return symbol
 
     def _paged(self, endpoint: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._pages(endpoint, query)[0]
+
+    def _pages(self, endpoint: Any, query: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """Up to MAX_PAGES pages; whether the last page was reached (no cursor left)."""
         rows: list[dict[str, Any]] = []
         cursor = None
         for _ in range(MAX_PAGES):
@@ -580,8 +603,8 @@ class BybitLinear:
             rows += result.get("list") or []
             cursor = result.get("nextPageCursor")
             if not cursor:
-                break
-        return rows
+                return rows, True
+        return rows, False
 
     @staticmethod
     def _result(answer: Any) -> dict[str, Any]:
@@ -729,11 +752,15 @@ def _resting_of_request(request: OrderRequest, result: dict[str, Any]) -> Restin
 def _report(row: dict[str, Any]) -> OrderReport:
     status = BYBIT_STATUS.get(str(row.get("orderStatus") or ""), OrderStatus.OPEN)
     average = _dec(row.get("avgPrice"))
+    filled, value = _dec(row.get("cumExecQty")), _dec(row.get("cumExecValue"))
+    if average <= 0 and filled > 0 and value > 0:
+        # Bybit may send avgPrice "" for a filled order: the fill's value says it
+        average = value / filled
     return OrderReport(
         client_order_id=str(row.get("orderLinkId") or ""),
         exchange_order_id=str(row["orderId"]) if row.get("orderId") else None,
         status=status,
-        filled_qty=_dec(row.get("cumExecQty")),
+        filled_qty=filled,
         avg_price=average if average > 0 else None,
         raw=row,
         symbol=row.get("symbol"),

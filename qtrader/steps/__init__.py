@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from qtrader.clock import utcnow
@@ -16,6 +17,14 @@ class RunContext:
     store: Store
     run_id: int
     yes_live: bool = False  # --yes-live was given (QTRADER_LIVE_CONFIRM is read where it is needed)
+    # Unique to this run beyond this file: run ids restart at 1 in a new database, and Bybit
+    # refuses for ever a client id used once (110072), so ids of orders not tied to a signal
+    # (the watchdog's, close-all's) are made from run_key, never from run_id alone.
+    nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.run_id}:{self.nonce}"
 
     @property
     def mode(self) -> str:

@@ -147,7 +147,7 @@ class _Run:
     def _close(self, position: PositionInfo, attempt: int) -> bool:
         hedge_side = position.position_side if position.position_side != "BOTH" else None
         logger.info("close-all: closing {} {} {}", position.symbol, position.side, position.qty)
-        key = f"close-all:{self.ctx.run_id}:{position.symbol}:{position.position_side}"
+        key = f"close-all:{self.ctx.run_key}:{position.symbol}:{position.position_side}"
         cid = client_order_id(key, Role.EXIT, attempt)
         request = OrderRequest(
             symbol=position.symbol,

@@ -556,7 +556,7 @@ class _Execution:
     ) -> None:
         if isinstance(action, LookUp):
             cid = cids[action.role]
-            if self.sender.facts[cid].status is OrderStatus.OPEN:
+            if self.sender.facts[cid].status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
                 time.sleep(float(self.settings.exchange.retry_wait_s))  # let a market order fill
             self.sender.look_up(cid)
         elif isinstance(action, GiveUp):

@@ -124,7 +124,7 @@ class _Watchdog:
     def _place(self, held: Held, position: dict, repair: Place) -> str:
         role = Role.STOP_LOSS if repair.kind is Kind.STOP else Role.TAKE_PROFIT
         key = f"position:{position.get('position_id')}:{held.symbol}:{held.position_side}"
-        cid = client_order_id(f"{key}:run:{self.ctx.run_id}", role)
+        cid = client_order_id(f"{key}:run:{self.ctx.run_key}", role)
         request = _closing_request(held, cid, role.value, repair.trigger)
         facts = self._send(request, role, position)
         if facts.status in (OrderStatus.OPEN, OrderStatus.FILLED):
@@ -143,16 +143,17 @@ class _Watchdog:
         return FAILED
 
     def _still_covered(self, held: Held) -> bool:
-        """A resting stop for at least the whole position (a larger reduce-only one covers)."""
-        return any(
-            o.kind is Kind.STOP and (o.qty is None or o.qty >= held.qty)
-            for o in self._book
-            if held.protected_by(o)
-        )
+        """Resting stops for at least the whole position: a close-position stop, or
+        reduce-only ones whose quantities add up to it (the stops of several entries into
+        one position, which a resize could not replace at the exchange's order limit)."""
+        stops = [o for o in self._book if o.kind is Kind.STOP and held.protected_by(o)]
+        if any(o.qty is None for o in stops):
+            return True
+        return sum((o.qty or Decimal(0) for o in stops), Decimal(0)) >= held.qty
 
     def _close(self, held: Held, position: dict, event: str, why: str) -> bool:
         cid = client_order_id(
-            f"close:{held.symbol}:{held.position_side}:run:{self.ctx.run_id}", Role.EXIT
+            f"close:{held.symbol}:{held.position_side}:run:{self.ctx.run_key}", Role.EXIT
         )
         request = _closing_request(held, cid, "market", None)
         facts = self._send(request, Role.EXIT, position)
