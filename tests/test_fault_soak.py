@@ -28,7 +28,7 @@ from tests.conftest import invoke, invoke_json, query
 
 pytestmark = pytest.mark.usefixtures("exchange_env", "signal_sizing")
 
-CYCLES = int(os.environ.get("QTRADER_SOAK_CYCLES", "40"))
+CYCLES = int(os.environ.get("QTRADER_SOAK_CYCLES", "25"))  # x3 exchanges in make test
 SEED = int(os.environ.get("QTRADER_SOAK_SEED", "20261201"))
 FAULT_RATE = 0.2
 SYMBOLS = {"BTCUSDT": 400, "ETHUSDT": 60, "SOLUSDT": 300, "BNBUSDT": 100, "XRPUSDT": 20}
