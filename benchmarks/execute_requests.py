@@ -39,10 +39,21 @@ SYMBOLS = (
 )
 
 
-def signals(prefix: str, n: int) -> str:
+# the benchmarks measure plumbing, not policy: the risk caps are opened up
+RISK_OPEN = {
+    "QTRADER_RISK_SIZING": "signal", "QTRADER_RISK_MAX_POSITION_USD": "1000",
+    "QTRADER_RISK_MAX_TRADES_PER_HOUR": "off", "QTRADER_RISK_PYRAMIDING": "true",
+    "QTRADER_RISK_MAX_TRADES_PER_DAY": "off", "QTRADER_RISK_MAX_TOTAL_EXPOSURE_USD": "off",
+    "QTRADER_RISK_MAX_EXPOSURE_X_EQUITY": "off", "QTRADER_RISK_MAX_OPEN_POSITIONS": "off",
+    "QTRADER_RISK_MAX_ENTRIES_PER_SYMBOL": "100000",
+}  # fmt: skip
+
+
+def signals(prefix: str, n: int, symbols: tuple = SYMBOLS) -> str:
+    """`n` BUY signals with entry, stop and target, cycling over `symbols`, as JSON lines."""
     lines = []
     for i in range(n):
-        symbol, price, stop, target = SYMBOLS[i % len(SYMBOLS)]
+        symbol, price, stop, target = symbols[i % len(symbols)]
         lines.append(json.dumps({
             "intent_id": f"{prefix}-{i}", "symbol": symbol, "side": "BUY", "confidence": 0.8,
             "position_size_usd": 500, "leverage": 3, "entry_price": price, "stop_loss": stop,
@@ -55,15 +66,8 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=50, help="signals in the large run")
     parser.add_argument("--small", type=int, default=10, help="signals in the small run")
     args = parser.parse_args()
-    os.environ.update({
-        "BINANCE_API_KEY": "bench-key-000000", "BINANCE_API_SECRET": "bench-secret-000000",
-        "QTRADER_RISK_SIZING": "signal", "QTRADER_RISK_MAX_POSITION_USD": "1000",
-        "QTRADER_RISK_MAX_TRADES_PER_HOUR": "off", "QTRADER_RISK_PYRAMIDING": "true",
-        # the benchmark measures plumbing, not policy: the risk caps are opened up
-        "QTRADER_RISK_MAX_TRADES_PER_DAY": "off", "QTRADER_RISK_MAX_TOTAL_EXPOSURE_USD": "off",
-        "QTRADER_RISK_MAX_EXPOSURE_X_EQUITY": "off", "QTRADER_RISK_MAX_OPEN_POSITIONS": "off",
-        "QTRADER_RISK_MAX_ENTRIES_PER_SYMBOL": "100000",
-    })  # fmt: skip
+    os.environ.update({**RISK_OPEN, "BINANCE_API_KEY": "bench-key-000000",
+                       "BINANCE_API_SECRET": "bench-secret-000000"})  # fmt: skip
     runner = CliRunner()
     with (
         tempfile.TemporaryDirectory() as tmp,

@@ -28,6 +28,8 @@ import responses
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.execute_requests import RISK_OPEN
+from benchmarks.execute_requests import signals as burst
 from qtrader.cli import app
 
 SYMBOLS = (("BTCUSDT", 50000, 49000, 52000), ("ETHUSDT", 3000, 2940, 3120),
@@ -37,24 +39,6 @@ SYMBOLS = (("BTCUSDT", 50000, 49000, 52000), ("ETHUSDT", 3000, 2940, 3120),
 ORDER_PATHS = {"/fapi/v1/order", "/fapi/v1/algoOrder", "/api/v5/trade/order",
                "/api/v5/trade/order-algo", "/v5/order/create", "/v5/order/realtime",
                "/v5/order/history"}  # fmt: skip
-RISK_OPEN = {
-    "QTRADER_RISK_SIZING": "signal", "QTRADER_RISK_MAX_POSITION_USD": "1000",
-    "QTRADER_RISK_MAX_TRADES_PER_HOUR": "off", "QTRADER_RISK_PYRAMIDING": "true",
-    "QTRADER_RISK_MAX_TRADES_PER_DAY": "off", "QTRADER_RISK_MAX_TOTAL_EXPOSURE_USD": "off",
-    "QTRADER_RISK_MAX_EXPOSURE_X_EQUITY": "off", "QTRADER_RISK_MAX_OPEN_POSITIONS": "off",
-    "QTRADER_RISK_MAX_ENTRIES_PER_SYMBOL": "100000",
-}  # fmt: skip
-
-
-def signals(prefix: str, n: int) -> str:
-    lines = []
-    for i in range(n):
-        symbol, price, stop, target = SYMBOLS[i % len(SYMBOLS)]
-        lines.append(json.dumps({
-            "intent_id": f"{prefix}-{i}", "symbol": symbol, "side": "BUY", "confidence": 0.8,
-            "position_size_usd": 500, "leverage": 3, "entry_price": price, "stop_loss": stop,
-            "take_profit": target}))  # fmt: skip
-    return "\n".join(lines)
 
 
 def exchanges() -> dict[str, tuple[Any, dict[str, str]]]:
@@ -97,12 +81,14 @@ def measure(name: str, factory: Any, env: dict[str, str], n: int, small: int) ->
     ):
         fake = factory().install(mock)
         base = ["--db", str(Path(tmp) / "bench.duckdb"), "--log-level", "error"]
-        runner.invoke(app, [*base, "pull-signals", "--from", "-"], input=signals("warm", 3))
+        runner.invoke(app, [*base, "pull-signals", "--from", "-"], input=burst("warm", 3, SYMBOLS))
         runner.invoke(app, [*base, "--testnet", "execute"])  # markets cached, leverage set
         runs = {}
         for prefix, count in (("small", small), ("large", n)):
             runner.invoke(app, [*base, "--testnet", "reconcile"])  # folds each position's stops
-            runner.invoke(app, [*base, "pull-signals", "--from", "-"], input=signals(prefix, count))
+            runner.invoke(
+                app, [*base, "pull-signals", "--from", "-"], input=burst(prefix, count, SYMBOLS)
+            )
             fake.sent.clear()
             result = runner.invoke(app, [*base, "--testnet", "--json", "execute"])
             doc = json.loads(result.stdout)

@@ -26,6 +26,8 @@ import responses
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.execute_requests import RISK_OPEN
+from benchmarks.execute_requests import signals as burst
 from qtrader.cli import app
 from tests.binance_fake import FakeBinance
 from tests.bybit_fake import FakeBybit
@@ -41,25 +43,10 @@ SYMBOLS = (
 ORDER_PATHS = {"/fapi/v1/order", "/fapi/v1/algoOrder", "/v5/order/create", "/v5/order/realtime",
                "/v5/order/history"}  # fmt: skip
 COMMON_ENV = {
-    "QTRADER_RISK_SIZING": "signal", "QTRADER_RISK_MAX_POSITION_USD": "1000",
-    "QTRADER_RISK_MAX_TRADES_PER_HOUR": "off", "QTRADER_RISK_PYRAMIDING": "true",
-    "QTRADER_RISK_MAX_TRADES_PER_DAY": "off", "QTRADER_RISK_MAX_TOTAL_EXPOSURE_USD": "off",
-    "QTRADER_RISK_MAX_EXPOSURE_X_EQUITY": "off", "QTRADER_RISK_MAX_OPEN_POSITIONS": "off",
-    "QTRADER_RISK_MAX_ENTRIES_PER_SYMBOL": "100000", "QTRADER_RISK_MAX_DRAWDOWN_PCT": "90",
+    **RISK_OPEN, "QTRADER_RISK_MAX_DRAWDOWN_PCT": "90",
     "BINANCE_API_KEY": "bench-key-000000", "BINANCE_API_SECRET": "bench-secret-000000",
     "BYBIT_API_KEY": "bench-key-000000", "BYBIT_API_SECRET": "bench-secret-000000",
 }  # fmt: skip
-
-
-def signals(prefix: str, n: int) -> str:
-    lines = []
-    for i in range(n):
-        symbol, price, stop, target = SYMBOLS[i % len(SYMBOLS)]
-        lines.append(json.dumps({
-            "intent_id": f"{prefix}-{i}", "symbol": symbol, "side": "BUY", "confidence": 0.8,
-            "position_size_usd": 500, "leverage": 3, "entry_price": price, "stop_loss": stop,
-            "take_profit": target}))  # fmt: skip
-    return "\n".join(lines)
 
 
 def run(runner: CliRunner, base: list[str], fake, *args: str, input: str | None = None) -> Counter:
@@ -83,11 +70,11 @@ def measure(exchange: str, n: int, small: int) -> dict:
             fake = FakeBinance(wallet="10000000").install(mock)
         base = ["--db", db, "--log-level", "error"]
         pull = [*base, "pull-signals", "--from", "-"]
-        runner.invoke(app, pull, input=signals("warm", 3))
+        runner.invoke(app, pull, input=burst("warm", 3, SYMBOLS))
         run(runner, base, fake, "--testnet", "execute")  # markets cached, symbols set up
         counts = {}
         for label, size in (("small", small), ("large", n)):
-            runner.invoke(app, pull, input=signals(label, size))
+            runner.invoke(app, pull, input=burst(label, size, SYMBOLS))
             counts[label] = run(runner, base, fake, "--testnet", "execute")
             run(runner, base, fake, "--testnet", "reconcile")  # one stop per position again
         idle = run(runner, base, fake, "--testnet", "reconcile")

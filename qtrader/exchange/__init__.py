@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qtrader.config import Settings
 from qtrader.errors import ConfigError, UsageError
@@ -108,22 +108,29 @@ def _opener(name: str) -> Opener:
     return opener
 
 
+def _common(
+    settings: Settings, mode: str, creds: Credentials, store: Store | None
+) -> dict[str, Any]:
+    """What every adapter is opened with."""
+    ex = settings.exchange
+    return {
+        "mode": mode,
+        "api_key": creds.api_key,
+        "api_secret": creds.secret,
+        "api_url": ex.api_url,
+        "timeout_s": float(ex.timeout_s),
+        "read_retries": ex.read_retries,
+        "retry_wait_s": float(ex.retry_wait_s),
+        "before_network": store.release if store is not None else None,  # the lock, never held
+    }
+
+
 def _binance(
     settings: Settings, mode: str, creds: Credentials, store: Store | None = None
 ) -> Exchange:
     from qtrader.exchange.binance import BinanceUsdm  # ccxt is heavy: import only when trading
 
-    ex = settings.exchange
-    return BinanceUsdm(
-        mode=mode,
-        api_key=creds.api_key,
-        api_secret=creds.secret,
-        api_url=ex.api_url,
-        timeout_s=float(ex.timeout_s),
-        read_retries=ex.read_retries,
-        retry_wait_s=float(ex.retry_wait_s),
-        before_network=store.release if store is not None else None,  # the lock, never held
-    )
+    return BinanceUsdm(**_common(settings, mode, creds, store))
 
 
 def _bybit(
@@ -131,18 +138,8 @@ def _bybit(
 ) -> Exchange:
     from qtrader.exchange.bybit import BybitLinear  # ccxt is heavy: import only when trading
 
-    ex = settings.exchange
-    return BybitLinear(
-        mode=mode,
-        api_key=creds.api_key,
-        api_secret=creds.secret,
-        api_url=ex.api_url,
-        timeout_s=float(ex.timeout_s),
-        read_retries=ex.read_retries,
-        retry_wait_s=float(ex.retry_wait_s),
-        before_network=store.release if store is not None else None,  # the lock, never held
-        lookup_wait_s=min(1.0, float(ex.retry_wait_s) * 2),
-    )
+    wait = min(1.0, float(settings.exchange.retry_wait_s) * 2)
+    return BybitLinear(**_common(settings, mode, creds, store), lookup_wait_s=wait)
 
 
 def _okx(settings: Settings, mode: str, creds: Credentials, store: Store | None = None) -> Exchange:
@@ -150,16 +147,9 @@ def _okx(settings: Settings, mode: str, creds: Credentials, store: Store | None 
 
     ex = settings.exchange
     return OkxSwap(
-        mode=mode,
-        api_key=creds.api_key,
-        api_secret=creds.secret,
+        **_common(settings, mode, creds, store),
         passphrase=creds.passphrase or "",
-        api_url=ex.api_url,
         margin_mode=ex.margin_mode,
-        timeout_s=float(ex.timeout_s),
-        read_retries=ex.read_retries,
-        retry_wait_s=float(ex.retry_wait_s),
-        before_network=store.release if store is not None else None,  # the lock, never held
         # an entry must be dead on OKX well before it may be given up as never arrived
         exp_time_s=min(EXP_TIME_S, ex.unknown_order_grace_s / 2),
     )

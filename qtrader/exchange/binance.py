@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import ccxt
-import tenacity
 
 from qtrader.domain.market import MarketRules, rules_from_binance
 from qtrader.domain.orders import BINANCE_STATUS, OrderStatus, Refusal, position_side_for
@@ -41,6 +40,7 @@ from qtrader.exchange.port import (
     PositionDetail,
     PositionInfo,
 )
+from qtrader.exchange.reads import RetryingReads
 from qtrader.exchange.weight import WeightBudget
 from qtrader.network import describe_network_failure
 from qtrader.secrets import mask
@@ -130,10 +130,11 @@ def _truncate(response: Any) -> Any:
     return response if len(text) <= JOURNAL_BODY_LIMIT else text[:JOURNAL_BODY_LIMIT] + "…"
 
 
-class BinanceUsdm:
+class BinanceUsdm(RetryingReads):
     """The ccxt adapter. `mode` is testnet (demo trading) or live."""
 
     name = "binanceusdm"
+    clock_skew = ClockSkew
 
     def __init__(
         self,
@@ -418,36 +419,8 @@ class BinanceUsdm:
             )
         return rules.unified
 
-    def _setting(self, call: Any) -> None:
-        try:
-            self._read(call)
-        except ExchangeRejected as exc:
-            if exc.kind != "no_change":
-                raise
-
-    def _read(self, call: Any) -> Any:
-        """A read (or an idempotent setting): retried with back-off on transient errors."""
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.read_retries),
-            wait=tenacity.wait_exponential(multiplier=self.retry_wait_s, max=10),
-            retry=tenacity.retry_if_exception_type(ExchangeUnavailable),
-            before_sleep=self._resync_if_skewed,
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                return self._call(call)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _resync_if_skewed(self, state: tenacity.RetryCallState) -> None:
-        if state.outcome is not None and isinstance(state.outcome.exception(), ClockSkew):
-            self._call(self.client.load_time_difference)
-
-    def _call(self, call: Any) -> Any:
-        try:
-            return call()
-        except ccxt.BaseError as exc:
-            raise translate(exc) from None
+    def _translate(self, exc: ccxt.BaseError) -> Exception:
+        return translate(exc)
 
 
 def translate(exc: ccxt.BaseError) -> Exception:

@@ -31,7 +31,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import ccxt
-import tenacity
 
 from qtrader.domain.market import MarketRules, rules_from_bybit
 from qtrader.domain.orders import OrderStatus, Refusal
@@ -58,6 +57,7 @@ from qtrader.exchange.port import (
     PositionDetail,
     PositionInfo,
 )
+from qtrader.exchange.reads import RetryingReads
 from qtrader.network import describe_network_failure
 from qtrader.secrets import mask
 
@@ -207,10 +207,11 @@ def _unhealthy(exc: Exception) -> bool:
     return code in _SERVER_BUSY
 
 
-class BybitLinear:
+class BybitLinear(RetryingReads):
     """The ccxt adapter for Bybit USDT perpetuals. `mode` is testnet (demo trading) or live."""
 
     name = "bybit"
+    clock_skew = ClockSkew
     trades_hedge_mode = False  # one-way only: positionIdx 0 on every order
 
     def __init__(
@@ -610,35 +611,8 @@ class BybitLinear:
     def _result(answer: Any) -> dict[str, Any]:
         return (answer or {}).get("result") or {}
 
-    def _setting(self, call: Any) -> None:
-        try:
-            self._read(call)
-        except ExchangeRejected as exc:
-            if exc.refusal is not Refusal.NO_CHANGE:
-                raise
-
-    def _read(self, call: Any) -> Any:
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.read_retries),
-            wait=tenacity.wait_exponential(multiplier=self.retry_wait_s, max=10),
-            retry=tenacity.retry_if_exception_type(ExchangeUnavailable),
-            before_sleep=self._resync_if_skewed,
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                return self._call(call)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _resync_if_skewed(self, state: tenacity.RetryCallState) -> None:
-        if state.outcome is not None and isinstance(state.outcome.exception(), ClockSkew):
-            self._call(self.client.load_time_difference)
-
-    def _call(self, call: Any) -> Any:
-        try:
-            return call()
-        except ccxt.BaseError as exc:
-            raise translate(exc) from None
+    def _translate(self, exc: ccxt.BaseError) -> Exception:
+        return translate(exc)
 
 
 _POSITION_SIDES = {"0": "BOTH", "1": "LONG", "2": "SHORT"}

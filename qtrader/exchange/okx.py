@@ -36,7 +36,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import ccxt
-import tenacity
 
 from qtrader.domain.contracts import (
     ContractSpec,
@@ -66,6 +65,7 @@ from qtrader.exchange.port import (
     PositionDetail,
     PositionInfo,
 )
+from qtrader.exchange.reads import RetryingReads
 from qtrader.secrets import mask
 
 JOURNAL_BODY_LIMIT = 4000
@@ -174,10 +174,11 @@ def _params(query: str, body: Any) -> Any:
     return pairs
 
 
-class OkxSwap:
+class OkxSwap(RetryingReads):
     """The ccxt adapter. `mode` is testnet (OKX demo trading) or live."""
 
     name = "okx"
+    clock_skew = OkxClockSkew
 
     def __init__(
         self,
@@ -718,29 +719,8 @@ class OkxSwap:
     def _data(answer: Any) -> list[dict[str, Any]]:
         return list((answer or {}).get("data") or [])
 
-    def _read(self, call: Any) -> Any:
-        """A read (or an idempotent setting): retried with back-off on transient errors."""
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.read_retries),
-            wait=tenacity.wait_exponential(multiplier=self.retry_wait_s, max=10),
-            retry=tenacity.retry_if_exception_type(ExchangeUnavailable),
-            before_sleep=self._resync_if_skewed,
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                return self._call(call)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _resync_if_skewed(self, state: tenacity.RetryCallState) -> None:
-        if state.outcome is not None and isinstance(state.outcome.exception(), OkxClockSkew):
-            self._call(self.client.load_time_difference)
-
-    def _call(self, call: Any) -> Any:
-        try:
-            return call()
-        except ccxt.BaseError as exc:
-            raise translate(exc) from None
+    def _translate(self, exc: ccxt.BaseError) -> Exception:
+        return translate(exc)
 
 
 def _resting(
